@@ -2,11 +2,38 @@
 
 Population grids, travel costs and location models for city planners,
 with GeoDataFrames in and out.
+
+Examples
+--------
+>>> import svcnet
+>>> region = svcnet.datasets.load_futian()
+>>> region.summary()[["unit", "pop"]].values.tolist()[-1]
+['Futian', 1553225]
 """
 
 from importlib.metadata import PackageNotFoundError, version
+
+from svcnet import crs, datasets, demand, errors
+from svcnet.demand import demand_from_grid
+from svcnet.errors import CRSError, InfeasibleError, InputError, SolverError, SvcnetError
+from svcnet.region import Region
 
 try:
     __version__ = version("svcnet")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
+
+__all__ = [
+    "Region",
+    "crs",
+    "datasets",
+    "demand",
+    "demand_from_grid",
+    "errors",
+    "SvcnetError",
+    "InputError",
+    "CRSError",
+    "InfeasibleError",
+    "SolverError",
+    "__version__",
+]
