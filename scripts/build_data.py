@@ -89,7 +89,8 @@ FACILITY_KEYWORDS = [
     ("人民政府", "government"),
     ("街道办", "government"),
 ]
-NOT_FACILITY = ("宿舍", "家属", "警务室", "站")  # dormitories, staff housing, metro stations
+# Names that mention a service but are not one: dormitories, staff housing, police posts.
+NOT_FACILITY = ("宿舍", "家属", "警务室")
 
 
 def read_census(raw: Path) -> pd.DataFrame:
@@ -197,8 +198,9 @@ def facilities_from(buildings: gpd.GeoDataFrame, inside) -> gpd.GeoDataFrame:
     for keyword, kind in FACILITY_KEYWORDS:
         hit = named["name"].str.contains(keyword, regex=False) & service.isna()
         service[hit] = kind
-    excluded = named["name"].apply(lambda n: any(n.endswith(x) or x in n for x in NOT_FACILITY[:3]))
-    excluded |= named["name"].str.endswith("站") & ~named["name"].str.contains("工作站")
+    excluded = named["name"].str.contains("|".join(NOT_FACILITY))
+    # metro and rail stations named after a school or park ("...中学站")
+    excluded |= named["name"].str.endswith("站") & ~named["name"].str.endswith("工作站")
     chosen = named[service.notna() & ~excluded].to_crs(METRIC_CRS)
     return gpd.GeoDataFrame(
         {
@@ -254,7 +256,8 @@ def build_futian(raw: Path, out: Path) -> None:
     districts = read_districts(raw, census)
     futian = districts[districts["adcode"] == FUTIAN].reset_index(drop=True)
     futian = futian[futian["name_en"] == "Futian"]
-    buildings = residential_buildings(str(raw / "osm-djisim-buildings/futian_buildings_osm_2026-07.geojson"))
+    path = raw / "osm-djisim-buildings/futian_buildings_osm_2026-07.geojson"
+    buildings = residential_buildings(str(path))
     grid = population_grid(futian, buildings, 100.0, {"福田区": 1.0})
     inside = buildings["in_futian"].astype(bool)
     target = out / "futian.gpkg"

@@ -224,11 +224,11 @@ def test_from_files_errors_name_the_file(tmp_path):
 
 def test_from_files_with_a_raster(tmp_path):
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     values = np.array([[1.0, 2.0, -99999.0], [3.0, 0.0, 4.0]], dtype="float32")
     profile = {"driver": "GTiff", "width": 3, "height": 2, "count": 1, "dtype": "float32",
-               "crs": UTM50, "transform": from_origin(800_000, 2_500_000, 100, 100),
+               "crs": UTM50, "transform": Affine(100, 0, 800_000, 0, -100, 2_500_000),
                "nodata": -99999.0}  # fmt: skip
     with rasterio.open(tmp_path / "pop.tif", "w", **profile) as dst:
         dst.write(values, 1)

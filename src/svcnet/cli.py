@@ -90,13 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> main(["--help"])  # doctest: +SKIP
+    >>> from svcnet.datasets import data_dir
+    >>> main(["info", str(data_dir() / "futian_roads.graphml.gz")])  # doctest: +ELLIPSIS
+    /.../futian_roads.graphml.gz: road network
+    4,243 nodes, 8,581 edges, ... km of edges; CRS epsg:4326
+    0
     """
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("pyogrio").setLevel(logging.WARNING)
     try:
         if args.command == "demo":
             return _demo(args.out)

@@ -124,8 +124,8 @@ def square_grid(
     >>> import geopandas as gpd
     >>> from shapely.geometry import box
     >>> area = gpd.GeoSeries([box(0, 0, 250, 150)], crs=32650)
-    >>> square_grid(area, 100).cell_id.tolist()
-    ['100m_E0_N0', '100m_E100_N0', '100m_E200_N0', '100m_E0_N100', '100m_E100_N100', '100m_E200_N100']
+    >>> square_grid(area, 100).cell_id.tolist()[:4]
+    ['100m_E0_N0', '100m_E100_N0', '100m_E200_N0', '100m_E0_N100']
     """
     if not (isinstance(cell_size, (int, float)) and math.isfinite(cell_size) and cell_size > 0):
         msg = f"cell_size must be a positive number of metres; got {cell_size!r}"
@@ -245,9 +245,13 @@ def grid_from_raster(
     transform = raster.transform
     x0, y0 = transform @ (cols, rows)
     x1, y1 = transform @ (cols + 1, rows + 1)
-    boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
+    boxes = shapely.box(
+        np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1)
+    )
     ids = [f"r{r}c{c}" for r, c in zip(rows, cols, strict=True)]
-    grid = gpd.GeoDataFrame({"cell_id": ids, column: values[rows, cols]}, geometry=boxes, crs=raster.crs)
+    grid = gpd.GeoDataFrame(
+        {"cell_id": ids, column: values[rows, cols]}, geometry=boxes, crs=raster.crs
+    )
     if area is not None:
         if area.crs is None:
             raise CRSError("area has no CRS; set one with .set_crs(...)", layer="area")
@@ -532,7 +536,8 @@ def dasymetric_grid(
         exact = totals[groups] * share
         out[column] = _largest_remainder(exact, groups, totals) if integer else exact
     split = out["cell_id"].duplicated(keep=False)
-    out.loc[split, "cell_id"] = out.loc[split, "cell_id"] + "-" + out.loc[split, unit_id].astype(str)
+    suffix = "-" + out.loc[split, unit_id].astype(str)
+    out.loc[split, "cell_id"] = out.loc[split, "cell_id"] + suffix
     return gpd.GeoDataFrame(out, geometry=pieces.geometry.values, crs=units.crs)
 
 
@@ -657,7 +662,9 @@ def aggregate_grid(
         people = 0.0
         if "pop" in points.columns:
             people = float(points["pop"].sum() - points["pop"].iloc[point_idx].sum())
-        logger.warning("%d cells (%g people) lie outside every unit and are left out", left_out, people)
+        logger.warning(
+            "%d cells (%g people) lie outside every unit and are left out", left_out, people
+        )
     sums = points.iloc[point_idx][list(columns)].groupby(target_idx).sum()
     result = target.iloc[sums.index].reset_index(drop=True)
     for column in columns:

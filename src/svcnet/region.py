@@ -194,7 +194,9 @@ class Region:
 
     # -- derived ---------------------------------------------------------------
     def demand(self, group: str = "pop") -> gpd.GeoDataFrame:
-        """Weighted demand points for a population group (see :func:`svcnet.demand.demand_from_grid`).
+        """Weighted demand points for a population group.
+
+        See :func:`svcnet.demand.demand_from_grid`.
 
         Examples
         --------
@@ -298,7 +300,9 @@ class Region:
         return Region(current.pop("population"), **current)
 
     def explore(self, m: Any = None, **kwargs: Any) -> Any:
-        """A folium map of the population grid and the boundaries (see :func:`svcnet.viz.explore_region`).
+        """A folium map of the population grid and the boundaries.
+
+        See :func:`svcnet.viz.explore_region` for the options.
 
         Examples
         --------

@@ -34,7 +34,7 @@ def explore_region(
     m: folium.Map | None = None,
     *,
     column: str = "pop",
-    tiles: str | None = "CartoDB positron",
+    tiles: str | None = "OpenStreetMap",
     cmap: str = "YlOrRd",
     show_facilities: bool = True,
 ) -> folium.Map:
