@@ -196,7 +196,7 @@ def test_from_files_reads_renames_and_converts_gcj02(tmp_path):
         boundaries={"district": tmp_path / "d.geojson"},
         facilities=tmp_path / "fac.csv",
         datum={"facilities": "gcj02"},
-        population_columns={"P": "pop"},
+        columns={"population": {"P": "pop"}},
         ids={"population": "GRID", "district": "NAME", "facilities": "id"},
     )
     assert region.population["pop"].sum() == 1000
@@ -216,7 +216,7 @@ def test_from_files_errors_name_the_file(tmp_path):
     assert "missing.gpkg" in str(err.value)
     _grid().to_file(tmp_path / "grid.gpkg")
     with pytest.raises(InputError, match="no such column"):
-        Region.from_files(tmp_path / "grid.gpkg", population_columns={"POP": "pop"})
+        Region.from_files(tmp_path / "grid.gpkg", columns={"population": {"POP": "pop"}})
     _grid().rename(columns={"cell_id": "x"}).to_file(tmp_path / "noid.gpkg")
     with pytest.raises(InputError, match="ids="):
         Region.from_files(tmp_path / "noid.gpkg")

@@ -345,7 +345,7 @@ class Region:
         candidates: PathLike | None = None,
         network: PathLike | None = None,
         datum: str | Mapping[str, str] = "wgs84",
-        population_columns: Mapping[str, str] | None = None,
+        columns: Mapping[str, Mapping[str, str]] | None = None,
         ids: Mapping[str, str] | None = None,
         layers: Mapping[str, str] | None = None,
         cell_size: float | None = None,
@@ -371,8 +371,9 @@ class Region:
             ``"bd09"`` (Chinese web maps), for all files or per layer name
             (``"population"``, ``"facilities"``, ``"candidates"`` or a level name).
             The library converts declared datums to WGS84; it never guesses.
-        population_columns
-            Renames from your column names to svcnet's, e.g. ``{"POP2020": "pop"}``.
+        columns
+            Renames from your column names to svcnet's, by layer name, e.g.
+            ``{"population": {"POP2020": "pop"}, "facilities": {"BEDS": "capacity"}}``.
         ids
             The id column of each layer when not svcnet's name, e.g.
             ``{"population": "GRID_ID", "district": "NAME", "facilities": "ID"}``.
@@ -399,13 +400,14 @@ class Region:
         >>> gpd.GeoDataFrame({"ID": ["a"], "POP": [7]}, geometry=[box(0, 0, 100, 100)],
         ...     crs=32650).to_file(folder / "grid.gpkg")
         >>> region = Region.from_files(folder / "grid.gpkg",
-        ...     population_columns={"POP": "pop"}, ids={"population": "ID"})
+        ...     columns={"population": {"POP": "pop"}}, ids={"population": "ID"})
         >>> region.population[["cell_id", "pop"]].values.tolist()
         [['a', 7]]
         """
         from svcnet.io import read_population_raster, read_vector
 
         ids = dict(ids or {})
+        renames = {layer: dict(mapping) for layer, mapping in (columns or {}).items()}
         layers = dict(layers or {})
 
         def datum_of(layer: str) -> str:
@@ -430,12 +432,14 @@ class Region:
                 grid = aggregate_grid(grid, cell_size=cell_size, columns=["pop"])
         else:
             grid = read(pop_path, "population")
-            grid = _renamed(grid, population_columns or {}, ids.get("population"), "cell_id",
-                            "population", pop_path)  # fmt: skip
+            grid = _renamed(grid, renames.get("population", {}), ids.get("population"),
+                            "cell_id", "population", pop_path)  # fmt: skip
         bounds = {}
         for level, path in (boundaries or {}).items():
             frame = read(path, level)
-            bounds[level] = _renamed(frame, {}, ids.get(level), level, level, Path(path))
+            bounds[level] = _renamed(
+                frame, renames.get(level, {}), ids.get(level), level, level, Path(path)
+            )
         extra = {}
         for layer, path, key in (
             ("facilities", facilities, "facility_id"),
@@ -443,7 +447,9 @@ class Region:
         ):
             if path is not None:
                 frame = read(path, layer)
-                extra[layer] = _renamed(frame, {}, ids.get(layer), key, layer, Path(path))
+                extra[layer] = _renamed(
+                    frame, renames.get(layer, {}), ids.get(layer), key, layer, Path(path)
+                )
         given = [population, *(boundaries or {}).values(), facilities, candidates, network]
         return cls(
             grid,
