@@ -13,9 +13,10 @@ Examples
 
 from importlib.metadata import PackageNotFoundError, version
 
-from svcnet import crs, datasets, demand, errors
+from svcnet import crs, datasets, demand, errors, models
 from svcnet.demand import demand_from_grid
 from svcnet.errors import CRSError, InfeasibleError, InputError, SolverError, SvcnetError
+from svcnet.models import Solution, verify
 from svcnet.region import Region
 
 try:
@@ -30,6 +31,9 @@ __all__ = [
     "demand",
     "demand_from_grid",
     "errors",
+    "models",
+    "Solution",
+    "verify",
     "SvcnetError",
     "InputError",
     "CRSError",

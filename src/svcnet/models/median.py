@@ -1,0 +1,566 @@
+"""p-median, capacitated and population-bounded p-median, and p-center."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from svcnet.errors import InfeasibleError, InputError
+from svcnet.models._base import LocationModel, nearest_open, row_of_entries
+from svcnet.models._data import as_cost_data, as_site_vector, as_weights
+from svcnet.models.coverage import _check_p, _coverage, min_cover
+from svcnet.models.solution import Solution, VerificationError
+from svcnet.solvers import pmedian as heur
+from svcnet.solvers.highs import solve_mip
+
+__all__ = ["PMedian", "PCenter"]
+
+_EXACT_PAIRS = 400_000  # "auto" proves optimality by MILP up to about this many pairs
+
+
+class PMedian(LocationModel):
+    r"""p-median: p sites minimising the total weighted cost, each demand served by one site.
+
+    .. math::
+
+        \min \sum_{(i,j)} w_i c_{ij} x_{ij} \quad \text{s.t.} \quad
+        \sum_j x_{ij} = 1 \;\forall i, \quad x_{ij} \le y_j, \quad \sum_j y_j = p,
+
+    over the allowed pairs only, with :math:`y_j \in \{0,1\}`. Optional bounds per
+    open site, with :math:`l_i` the load a demand row puts on its site (by default
+    its weight):
+
+    .. math::
+
+        L_j y_j \le \sum_i l_i x_{ij} \le Q_j y_j, \qquad x_{ij} \in \{0, 1\}
+
+    (single sourcing). With both bounds this is the population-bounded
+    service-area model (every center serves between, say, 15,000 and 20,000
+    people); ``p=None`` then lets the model choose how many sites to open.
+
+    Uncapacitated models are solved by a greedy start and vertex substitution,
+    a Lagrangian lower bound (subgradient), Lagrangian site fixing, and an exact
+    MILP (HiGHS) on what remains; bounded models by MILP.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> costs = np.array([[0.0, 4.0, 6.0], [4.0, 0.0, 3.0], [6.0, 3.0, 0.0]])
+    >>> sol = PMedian.from_cost_matrix(costs, [10, 1, 1], p=1).solve()
+    >>> sol.selected.tolist(), sol.objective, sol.gap
+    ([0], 10.0, 0.0)
+    """
+
+    def __init__(self, data, weights, *, p, capacity=None, min_load=None, loads=None,
+                 existing=None, forbidden=None, geo=None):  # fmt: skip
+        super().__init__(data, weights, existing=existing, forbidden=forbidden, geo=geo)
+        m = self.shape[1]
+        self.capacity = as_site_vector(capacity, m, "capacity")
+        self.min_load = as_site_vector(min_load, m, "min_load")
+        self.bounded = self.capacity is not None or self.min_load is not None
+        self.loads = self._weights if loads is None else as_weights(loads, self.shape[0], "loads")
+        n_allowed = int(self._allowed_sites().sum())
+        if p is None:
+            if not self.bounded:
+                raise InputError("p may be None only with a capacity or a min_load")
+            self.p = None
+        else:
+            self.p = _check_p(p, self._existing.size, n_allowed)
+        self._require_coverable(
+            np.arange(self.shape[0]), self._allowed_sites(), "(all beyond the cutoff)"
+        )
+        if self.bounded:
+            self._check_bounds_feasible()
+
+    def _check_bounds_feasible(self) -> None:
+        """Cheap necessary conditions, so that hopeless bounds fail before any solving."""
+        total = float(self.loads.sum())
+        allowed = np.flatnonzero(self._allowed_sites())
+        cap = self.capacity if self.capacity is not None else np.full(self.shape[1], np.inf)
+        low = self.min_load if self.min_load is not None else np.zeros(self.shape[1])
+        if self.min_load is not None and self.capacity is not None:
+            bad = np.flatnonzero(self.min_load > self.capacity)
+            if bad.size:
+                raise InfeasibleError(f"min_load exceeds capacity at sites {bad[:10].tolist()}")
+        n_min = int(self.p) if self.p is not None else 1
+        n_max = int(self.p) if self.p is not None else len(allowed)
+        top_caps = np.sort(cap[allowed])[::-1]
+        if np.isfinite(top_caps[:n_max]).all() and top_caps[:n_max].sum() < total - 1e-9:
+            msg = (f"total load {total:,.0f} exceeds the capacity of the "
+                   f"{n_max} largest sites ({top_caps[:n_max].sum():,.0f})")  # fmt: skip
+            raise InfeasibleError(msg)
+        forced = max(n_min, self._existing.size)
+        least = np.sort(low[allowed])[:forced].sum()
+        if max(least, low[self._existing].sum()) > total + 1e-9:
+            msg = (f"at least {forced} sites must open and each needs a minimum load, "
+                   f"{max(least, low[self._existing].sum()):,.0f} in all, but the total load "
+                   f"is only {total:,.0f}")  # fmt: skip
+            raise InfeasibleError(msg)
+
+    @classmethod
+    def from_cost_matrix(cls, costs, weights=None, *, p, capacity=None, min_load=None, loads=None,
+                         existing=None, forbidden=None, cutoff=None) -> PMedian:  # fmt: skip
+        """Build from a cost matrix (dense, scipy.sparse or CostMatrix).
+
+        Parameters
+        ----------
+        costs
+            Demand x sites costs; absent (sparse) or ``inf`` (dense) pairs are not allowed.
+        weights
+            Demand weights in the objective (default 1).
+        p
+            Number of open sites (existing included); None to let bounds decide.
+        capacity, min_load
+            Most / least load an open site may serve: a number or one per site.
+        loads
+            Load each demand row puts on its site (default: its weight).
+        existing, forbidden
+            Sites that must stay open / may not be chosen.
+        cutoff
+            The largest cost allowed per demand row.
+
+        Returns
+        -------
+        PMedian
+        """
+        data = as_cost_data(costs, cutoff=cutoff)
+        return cls(data, weights, p=p, capacity=capacity, min_load=min_load, loads=loads,
+                   existing=existing, forbidden=forbidden)  # fmt: skip
+
+    @classmethod
+    def from_geodataframe(cls, demand, sites, *, p, weight=None, capacity=None, min_load=None,
+                          loads=None, costs=None, cutoff=None, demand_id=None, site_id=None,
+                          existing=None, forbidden=None) -> PMedian:  # fmt: skip
+        """Build from demand points and candidate sites (straight-line costs unless given).
+
+        ``capacity`` may name a column of ``sites``; ``loads`` a column of ``demand``.
+
+        Returns
+        -------
+        PMedian
+        """
+
+        def build(data, w, geo):
+            cap = geo["sites"][capacity].to_numpy(float) if isinstance(capacity, str) else capacity
+            ld = geo["demand"][loads].to_numpy(float) if isinstance(loads, str) else loads
+            return cls(data, w, p=p, capacity=cap, min_load=min_load, loads=ld,
+                       existing=existing, forbidden=forbidden, geo=geo)  # fmt: skip
+
+        return cls._from_geodataframe(demand, sites, weight=weight, costs=costs, cutoff=cutoff,
+                                      demand_id=demand_id, site_id=site_id,
+                                      build=build)  # fmt: skip
+
+    # -- solving ---------------------------------------------------------------
+    def _solve(self, *, deadline, mip_gap, seed, method) -> dict[str, Any]:
+        if self.bounded:
+            if method == "heuristic":
+                raise InputError("the bounded p-median has no heuristic yet; use method='exact'")
+            return self._solve_bounded(deadline=deadline, mip_gap=mip_gap, seed=seed)
+        return self._solve_uncapacitated(deadline=deadline, mip_gap=mip_gap, seed=seed,
+                                         method=method)  # fmt: skip
+
+    def _solve_uncapacitated(self, *, deadline, mip_gap, seed, method) -> dict[str, Any]:
+        timings = {}
+        t0 = time.perf_counter()
+        allowed = self._allowed_sites()
+        pairs = heur.Pairs.from_csr(self._data.matrix, self._weights, allowed)
+        integral = bool(np.all(pairs.vals == np.round(pairs.vals)))
+        is_open = heur.greedy(pairs, self.p, self._existing, allowed)
+        is_open = heur.local_search(pairs, is_open, self._existing, allowed, deadline=deadline)
+        upper = heur.assignment_cost(pairs, is_open)
+        timings["heuristic"] = time.perf_counter() - t0
+        if not math.isfinite(upper):
+            if method == "heuristic":
+                raise InfeasibleError(
+                    "the heuristic found no p sites that serve every demand point"
+                )
+            return self._solve_mip(allowed, None, None, deadline, mip_gap, seed, timings,
+                                   lower=-math.inf, start=None)  # fmt: skip
+        t1 = time.perf_counter()
+        d1, _, _ = heur.nearest_two(pairs, is_open)
+        lagr = heur.lagrangian_bound(pairs, self.p, self._existing, allowed, upper=upper,
+                                     start=d1, deadline=deadline, integral=integral)  # fmt: skip
+        timings["lagrangian"] = time.perf_counter() - t1
+        if lagr.best_cost < upper:
+            improved = heur.local_search(pairs, lagr.best_open, self._existing, allowed,
+                                         deadline=deadline)  # fmt: skip
+            is_open, upper = improved, heur.assignment_cost(pairs, improved)
+        lower = lagr.bound
+        gap = (upper - lower) / max(abs(upper), 1e-12)
+        out_of_time = deadline is not None and time.perf_counter() >= deadline
+        details = {"lagrangian_iterations": lagr.iterations, "heuristic_cost": upper}
+        if (
+            gap <= max(mip_gap, 1e-12)
+            or method == "heuristic"
+            or out_of_time
+            or (method == "auto" and len(pairs.vals) > _EXACT_PAIRS)
+        ):
+            status = "optimal" if gap <= mip_gap + 1e-12 else "feasible"
+            return {"selected": np.flatnonzero(is_open), "objective": upper,
+                    "bound": min(lower, upper), "status": status,
+                    "method": "local search + lagrangian", "timings": timings,
+                    "details": details}  # fmt: skip
+        closed, opened = heur.fix_sites(lagr.rho, _lagrangian_value(lagr), upper, self.p,
+                                        self._existing, allowed, keep=is_open)  # fmt: skip
+        details["fixed_closed"], details["fixed_open"] = int(closed.sum()), int(opened.sum())
+        result = self._solve_mip(allowed & ~closed, opened, is_open, deadline, mip_gap, seed,
+                                 timings, lower=lower, start=is_open, incumbent=upper)  # fmt: skip
+        result["details"].update(details)
+        return result
+
+    def _solve_mip(self, allowed, opened, incumbent_open, deadline, mip_gap, seed, timings, *,
+                   lower, start, incumbent=math.inf) -> dict[str, Any]:  # fmt: skip
+        """Compact MILP over the allowed sites: y (sites), x (pairs); x continuous."""
+        t0 = time.perf_counter()
+        matrix = self._data.matrix
+        sites = np.flatnonzero(allowed)
+        col_of = np.full(self.shape[1], -1)
+        col_of[sites] = np.arange(len(sites))
+        rows = row_of_entries(matrix)
+        keep = allowed[matrix.indices]
+        rows, cols, costs = rows[keep], col_of[matrix.indices[keep]], matrix.data[keep]
+        k, q, n = len(sites), len(rows), self.shape[0]
+        if (np.bincount(rows, minlength=n) == 0).any():
+            raise InfeasibleError("after reduction some demand points have no allowed site")
+        assign = sp.csr_matrix((np.ones(q), (rows, k + np.arange(q))), shape=(n, k + q))
+        link = sp.csr_matrix(
+            (np.concatenate([np.ones(q), -np.ones(q)]),
+             (np.tile(np.arange(q), 2), np.concatenate([k + np.arange(q), cols]))),
+            shape=(q, k + q),
+        )  # fmt: skip
+        card = sp.csr_matrix((np.ones(k), (np.zeros(k, dtype=int), np.arange(k))), shape=(1, k + q))
+        A = sp.vstack([assign, link, card], format="csr")
+        col_lower = np.zeros(k + q)
+        if opened is not None:
+            col_lower[:k] = opened[sites].astype(float)
+        col_lower[col_of[self._existing]] = 1.0
+        warm = None
+        if start is not None:
+            warm_y = start[sites].astype(float)
+            open_cols = np.flatnonzero(warm_y > 0.5)
+            nearest, _ = nearest_open(matrix, start)
+            warm_x = (cols == col_of[nearest][rows]).astype(float) if open_cols.size else None
+            if warm_x is not None and (start[~allowed] == 0).all():
+                warm = np.concatenate([warm_y, warm_x])
+        timings["build"] = time.perf_counter() - t0
+        remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
+        try:
+            result = solve_mip(
+                cost=np.concatenate([np.zeros(k), costs * self._weights[rows]]), matrix=A,
+                row_lower=np.concatenate([np.ones(n), np.full(q, -np.inf), [self.p]]),
+                row_upper=np.concatenate([np.ones(n), np.zeros(q), [self.p]]),
+                col_lower=col_lower, col_upper=np.ones(k + q),
+                integer=np.concatenate([np.ones(k, dtype=bool), np.zeros(q, dtype=bool)]),
+                time_limit=remaining, mip_gap=mip_gap, seed=seed, start=warm,
+                what="p-median model",
+            )  # fmt: skip
+        except InfeasibleError:
+            if incumbent_open is None:
+                raise
+            # Lagrangian fixing left no better solution: the incumbent is optimal.
+            timings["mip"] = time.perf_counter() - t0
+            return {"selected": np.flatnonzero(incumbent_open), "objective": incumbent,
+                    "bound": incumbent, "status": "optimal",
+                    "method": "local search + lagrangian + mip", "timings": timings,
+                    "details": {}}  # fmt: skip
+        timings["mip"] = time.perf_counter() - t0
+        chosen = sites[result.x[:k] > 0.5]
+        method = "mip" if incumbent_open is None else "local search + lagrangian + mip"
+        is_chosen = np.zeros(self.shape[1], dtype=bool)
+        is_chosen[chosen] = True
+        _, nearest = nearest_open(matrix, is_chosen)
+        exact = float((self._weights * nearest).sum())  # HiGHS's value, without its round-off
+        if incumbent_open is not None and incumbent <= exact:
+            objective, selected = incumbent, np.flatnonzero(incumbent_open)
+        else:
+            objective, selected = exact, chosen
+        bound = max(lower, result.bound) if incumbent_open is not None or opened is None \
+            else result.bound  # fmt: skip
+        if result.status == "optimal":
+            bound = max(bound, min(objective, result.objective))
+        return {"selected": selected, "objective": objective, "bound": min(bound, objective),
+                "status": result.status, "method": method, "timings": timings,
+                "details": {}}  # fmt: skip
+
+    def _solve_bounded(self, *, deadline, mip_gap, seed) -> dict[str, Any]:
+        """MILP with single sourcing and load bounds per open site."""
+        t0 = time.perf_counter()
+        matrix = self._data.matrix
+        allowed = self._allowed_sites()
+        sites = np.flatnonzero(allowed)
+        col_of = np.full(self.shape[1], -1)
+        col_of[sites] = np.arange(len(sites))
+        rows = row_of_entries(matrix)
+        keep = allowed[matrix.indices]
+        rows, cols, costs = rows[keep], col_of[matrix.indices[keep]], matrix.data[keep]
+        k, q, n = len(sites), len(rows), self.shape[0]
+        x = k + np.arange(q)
+        blocks = [sp.csr_matrix((np.ones(q), (rows, x)), shape=(n, k + q))]
+        lower_rows, upper_rows = [np.ones(n)], [np.ones(n)]
+        blocks.append(
+            sp.csr_matrix(
+                (
+                    np.concatenate([np.ones(q), -np.ones(q)]),
+                    (np.tile(np.arange(q), 2), np.concatenate([x, cols])),
+                ),
+                shape=(q, k + q),
+            )
+        )
+        lower_rows.append(np.full(q, -np.inf))
+        upper_rows.append(np.zeros(q))
+        load = self.loads[rows]
+        if self.capacity is not None:
+            blocks.append(
+                sp.csr_matrix(
+                    (
+                        np.concatenate([load, -self.capacity[sites]]),
+                        (np.concatenate([cols, np.arange(k)]), np.concatenate([x, np.arange(k)])),
+                    ),
+                    shape=(k, k + q),
+                )
+            )
+            lower_rows.append(np.full(k, -np.inf))
+            upper_rows.append(np.zeros(k))
+        if self.min_load is not None:
+            blocks.append(
+                sp.csr_matrix(
+                    (
+                        np.concatenate([load, -self.min_load[sites]]),
+                        (np.concatenate([cols, np.arange(k)]), np.concatenate([x, np.arange(k)])),
+                    ),
+                    shape=(k, k + q),
+                )
+            )
+            lower_rows.append(np.zeros(k))
+            upper_rows.append(np.full(k, np.inf))
+        blocks.append(
+            sp.csr_matrix((np.ones(k), (np.zeros(k, dtype=int), np.arange(k))), shape=(1, k + q))
+        )
+        if self.p is None:
+            lower_rows.append([max(1, self._existing.size)])
+            upper_rows.append([k])
+        else:
+            lower_rows.append([self.p])
+            upper_rows.append([self.p])
+        col_lower = np.zeros(k + q)
+        col_lower[col_of[self._existing]] = 1.0
+        timings = {"build": time.perf_counter() - t0}
+        remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
+        result = solve_mip(
+            cost=np.concatenate([np.zeros(k), costs * self._weights[rows]]),
+            matrix=sp.vstack(blocks, format="csr"),
+            row_lower=np.concatenate([np.asarray(r, float) for r in lower_rows]),
+            row_upper=np.concatenate([np.asarray(r, float) for r in upper_rows]),
+            col_lower=col_lower, col_upper=np.ones(k + q),
+            integer=np.ones(k + q, dtype=bool), time_limit=remaining, mip_gap=mip_gap,
+            seed=seed, what="bounded p-median model",
+        )  # fmt: skip
+        timings["mip"] = time.perf_counter() - t0
+        chosen = sites[result.x[:k] > 0.5]
+        xs = result.x[k:] > 0.5
+        assignment = np.full(n, -1, dtype=np.int64)
+        assignment[rows[xs]] = sites[cols[xs]]
+        loads = np.bincount(assignment[assignment >= 0], self.loads[assignment >= 0],
+                            minlength=self.shape[1])  # fmt: skip
+        objective = float((self._weights[rows[xs]] * costs[xs]).sum())  # exact, not HiGHS's
+        return {"selected": chosen, "assignment": assignment, "objective": objective,
+                "bound": result.bound, "status": result.status, "method": "mip",
+                "timings": timings, "details": {"loads": loads}}  # fmt: skip
+
+    def _assign(self, selected, assignment):
+        if self.bounded:
+            return super()._assign(selected, assignment)
+        return super()._assign(selected, None)
+
+    def _recompute(self, solution: Solution) -> dict[str, Any]:
+        selected = self._check_open_set(solution)
+        if self.p is not None and len(selected) != self.p:
+            raise VerificationError(f"{len(selected)} sites are open, not p = {self.p}")
+        assignment = np.asarray(solution.assignment)
+        if (assignment < 0).any():
+            raise VerificationError(f"{int((assignment < 0).sum())} demand rows are unserved")
+        rows = np.arange(self.shape[0])
+        costs = self._require_pairs_allowed(rows, assignment)
+        objective = float((self._weights * costs).sum())
+        loads = np.bincount(assignment, self.loads, minlength=self.shape[1])
+        if self.bounded:
+            tol = 1e-6 * max(1.0, float(self.loads.max(initial=0)))
+            if self.capacity is not None:
+                over = selected[loads[selected] > self.capacity[selected] + tol]
+                if over.size:
+                    raise VerificationError(f"sites {over[:10].tolist()} exceed their capacity")
+            if self.min_load is not None:
+                under = selected[loads[selected] < self.min_load[selected] - tol]
+                if under.size:
+                    raise VerificationError(f"sites {under[:10].tolist()} are below min_load")
+        else:
+            is_open = np.zeros(self.shape[1], dtype=bool)
+            is_open[selected] = True
+            _, nearest = nearest_open(self._data.matrix, is_open)
+            if not np.allclose(costs, nearest, rtol=1e-9, atol=1e-9):
+                raise VerificationError("some demand is not served by its nearest open site")
+        return {"objective": objective, "loads": loads[selected]}
+
+
+def _lagrangian_value(lagr: heur.LagrangianResult) -> float:
+    return float(lagr.bound)
+
+
+class PCenter(LocationModel):
+    r"""p-center: p sites minimising the largest (weighted) cost of any demand point.
+
+    .. math::
+
+        \min D \quad \text{s.t.} \quad w_i c_{ij} x_{ij} \le D, \quad \sum_j x_{ij} = 1,
+        \quad x_{ij} \le y_j, \quad \sum_j y_j = p
+
+    Solved exactly by bisection on the sorted distinct pair values: a radius ``r``
+    is achievable when the fewest sites covering every demand point within ``r``
+    (a set-covering MILP, existing sites open) is at most p.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> costs = np.array([[0.0, 5.0, 2.0], [5.0, 0.0, 3.0], [2.0, 3.0, 0.0]])
+    >>> PCenter.from_cost_matrix(costs, p=1).solve().objective
+    3.0
+    """
+
+    def __init__(self, data, weights=None, *, p, existing=None, forbidden=None, geo=None):
+        super().__init__(data, weights, existing=existing, forbidden=forbidden, geo=geo)
+        self.p = _check_p(p, self._existing.size, int(self._allowed_sites().sum()))
+        needed = np.flatnonzero(self._weights > 0)
+        self._require_coverable(needed, self._allowed_sites(), "(all beyond the cutoff)")
+
+    @classmethod
+    def from_cost_matrix(cls, costs, *, p, weights=None, existing=None, forbidden=None,
+                         cutoff=None) -> PCenter:  # fmt: skip
+        """Build from a cost matrix (dense, scipy.sparse or CostMatrix).
+
+        Parameters
+        ----------
+        costs
+            Demand x sites costs.
+        p
+            Number of open sites, existing included.
+        weights
+            Demand weights multiplying the costs (default 1); rows of weight 0 are ignored.
+        existing, forbidden
+            Sites that must stay open / may not be chosen.
+        cutoff
+            The largest cost allowed per demand row.
+
+        Returns
+        -------
+        PCenter
+        """
+        data = as_cost_data(costs, cutoff=cutoff)
+        return cls(data, weights, p=p, existing=existing, forbidden=forbidden)
+
+    @classmethod
+    def from_geodataframe(cls, demand, sites, *, p, weight=None, costs=None, cutoff=None,
+                          demand_id=None, site_id=None, existing=None, forbidden=None,
+                          ) -> PCenter:  # fmt: skip
+        """Build from demand points and candidate sites (straight-line costs unless given).
+
+        Returns
+        -------
+        PCenter
+        """
+        return cls._from_geodataframe(
+            demand, sites, weight=weight, costs=costs, cutoff=cutoff, demand_id=demand_id,
+            site_id=site_id,
+            build=lambda data, w, geo: cls(data, w, p=p, existing=existing,
+                                           forbidden=forbidden, geo=geo),
+        )  # fmt: skip
+
+    def _weighted(self) -> sp.csr_matrix:
+        matrix = self._data.matrix.copy()
+        matrix.data = matrix.data * self._weights[row_of_entries(matrix)]
+        return matrix
+
+    def _solve(self, *, deadline, mip_gap, seed, method) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        weighted = self._weighted()
+        needed = self._weights > 0
+        allowed = self._allowed_sites()
+        allowed_vals = weighted.data[allowed[weighted.indices] & needed[row_of_entries(weighted)]]
+        values = np.unique(allowed_vals)
+        # Every needed row needs some site: the optimum is at least the largest row minimum.
+        is_allowed = allowed.copy()
+        _, row_min = nearest_open(weighted, is_allowed)
+        low = int(np.searchsorted(values, np.nanmax(row_min[needed]) if needed.any() else 0.0))
+        best = self._greedy_radius(weighted, values, needed, allowed)
+        high, best_selected = best
+        status, solves = "optimal", 0
+        while low < high:
+            if deadline is not None and time.perf_counter() > deadline:
+                status = "time_limit"
+                break
+            mid = (low + high) // 2
+            cover = _coverage(weighted, values[mid])
+            result = min_cover(cover, needed, self._existing, allowed, deadline=deadline,
+                               mip_gap=0.0, seed=seed)  # fmt: skip
+            solves += 1
+            if len(result["selected"]) <= self.p:
+                high, best_selected = mid, result["selected"]
+            elif result["status"] == "optimal" or result["bound"] > self.p:
+                low = mid + 1
+            else:
+                status = "time_limit"
+                break
+        selected = self._fill_to_p(best_selected, allowed)
+        objective = float(values[high])
+        bound = float(values[low]) if low < len(values) else objective
+        return {"selected": selected, "objective": objective, "bound": min(bound, objective),
+                "status": status if low < high else "optimal", "method": "bisection + mip",
+                "timings": {"solve": time.perf_counter() - t0},
+                "details": {"covering_solves": solves}}  # fmt: skip
+
+    def _greedy_radius(self, weighted, values, needed, allowed):
+        """A feasible p-set by farthest-first greedy: its radius starts the bisection."""
+        is_open = np.zeros(self.shape[1], dtype=bool)
+        is_open[self._existing] = True
+        while is_open.sum() < self.p:
+            _, cost = nearest_open(weighted, is_open)
+            cost = np.where(needed, np.nan_to_num(cost, nan=np.inf), -np.inf)
+            worst = int(np.argmax(cost))
+            start, end = weighted.indptr[worst], weighted.indptr[worst + 1]
+            cols, vals = weighted.indices[start:end], weighted.data[start:end]
+            ok = allowed[cols] & ~is_open[cols]
+            if not ok.any():
+                break
+            is_open[cols[ok][np.argmin(vals[ok])]] = True
+        _, cost = nearest_open(weighted, is_open)
+        radius = np.nanmax(np.where(needed, np.nan_to_num(cost, nan=np.inf), -np.inf))
+        if not np.isfinite(radius):
+            return len(values) - 1, np.flatnonzero(is_open)  # refined by the bisection
+        return int(np.searchsorted(values, radius)), np.flatnonzero(is_open)
+
+    def _fill_to_p(self, selected: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Open more sites up to p (lowest indices first) when fewer suffice: p is exact."""
+        selected = np.asarray(selected, dtype=np.int64)
+        if len(selected) >= self.p:
+            return selected
+        spare = np.setdiff1d(np.flatnonzero(allowed), selected)[: self.p - len(selected)]
+        return np.sort(np.concatenate([selected, spare]))
+
+    def _recompute(self, solution: Solution) -> dict[str, Any]:
+        selected = self._check_open_set(solution)
+        if len(selected) != self.p:
+            raise VerificationError(f"{len(selected)} sites are open, not p = {self.p}")
+        is_open = np.zeros(self.shape[1], dtype=bool)
+        is_open[selected] = True
+        _, cost = nearest_open(self._weighted(), is_open)
+        needed = self._weights > 0
+        if np.isnan(cost[needed]).any():
+            raise VerificationError("some demand points have no open site within the cutoff")
+        assignment = np.asarray(solution.assignment)
+        served_cost = self._require_pairs_allowed(np.flatnonzero(needed), assignment[needed])
+        if not np.allclose(served_cost * self._weights[needed], cost[needed]):
+            raise VerificationError("some demand is not served by its nearest open site")
+        return {"objective": float(cost[needed].max()) if needed.any() else 0.0}
