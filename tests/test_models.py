@@ -188,10 +188,12 @@ def test_bounded_pmedian_matches_brute_force(seed):
     existing = [0] if seed >= 4 else []
     expected = brute_bounded(costs, weights, loads, sizes, cap, low, existing, [])
     for variant in _variants(costs):
-        build = lambda: PMedian.from_cost_matrix(  # noqa: E731
-            variant, weights, p=None if free_p else 2, capacity=cap, min_load=low, loads=loads,
-            existing=existing,
-        )
+        def build(costs=variant):
+            return PMedian.from_cost_matrix(
+                costs, weights, p=None if free_p else 2, capacity=cap, min_load=low, loads=loads,
+                existing=existing,
+            )
+
         if not math.isfinite(expected):
             with pytest.raises(InfeasibleError):
                 build().solve()
