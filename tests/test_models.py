@@ -172,6 +172,28 @@ def test_pmedian_matches_brute_force(seed, method):
             assert sol.status == "optimal" and sol.gap == 0.0
 
 
+@pytest.mark.parametrize("method", ["auto", "exact", "heuristic"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pmedian_with_unserved_penalty_matches_brute_force(seed, method):
+    costs, weights, rng = _instance(seed, n=9, m=7, sparse_share=0.5)
+    penalty = float(np.quantile(costs[np.isfinite(costs)], 0.4))
+    p = 1 + seed % 3
+    expected = min(
+        float((weights * np.minimum(_nearest(costs, s), penalty)).sum())
+        for s in _subsets(costs.shape[1], [], [], [p])
+    )
+    for variant in _variants(costs):
+        model = PMedian.from_cost_matrix(variant, weights, p=p, unserved_penalty=penalty)
+        sol = model.solve(method=method)
+        verify(sol, model)
+        unserved = sol.assignment < 0
+        assert np.isnan(sol.assigned_cost[unserved]).all()
+        if method == "heuristic":
+            assert sol.lower_bound <= expected + 1e-9 <= sol.objective + 2e-9
+        else:
+            assert sol.objective == pytest.approx(expected) and sol.status == "optimal"
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_bounded_pmedian_matches_brute_force(seed):
     rng = np.random.default_rng(100 + seed)

@@ -158,8 +158,8 @@ class LocationModel:
         bound = float(result.pop("bound"))
         gap = relative_gap(objective, bound, self.maximize)
         status = result.pop("status")
-        if status == "optimal" and gap > mip_gap + 1e-9:
-            status = "feasible"
+        if status == "optimal" and gap > 0:
+            status = "within_gap" if gap <= mip_gap + 1e-12 else "feasible"
         details = result.pop("details", {})
         details["mip_gap"] = mip_gap
         return Solution(

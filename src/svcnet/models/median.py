@@ -56,8 +56,9 @@ class PMedian(LocationModel):
     """
 
     def __init__(self, data, weights, *, p, capacity=None, min_load=None, loads=None,
-                 existing=None, forbidden=None, geo=None):  # fmt: skip
+                 unserved_penalty=None, existing=None, forbidden=None, geo=None):  # fmt: skip
         super().__init__(data, weights, existing=existing, forbidden=forbidden, geo=geo)
+        self.unserved_penalty = _check_penalty(unserved_penalty)
         m = self.shape[1]
         self.capacity = as_site_vector(capacity, m, "capacity")
         self.min_load = as_site_vector(min_load, m, "min_load")
@@ -70,9 +71,12 @@ class PMedian(LocationModel):
             self.p = None
         else:
             self.p = _check_p(p, self._existing.size, n_allowed)
-        self._require_coverable(
-            np.arange(self.shape[0]), self._allowed_sites(), "(all beyond the cutoff)"
-        )
+        if self.unserved_penalty is None:
+            self._require_coverable(
+                np.arange(self.shape[0]), self._allowed_sites(), "(all beyond the cutoff)"
+            )
+        elif self.bounded:
+            raise InputError("unserved_penalty is not supported with capacity or min_load yet")
         if self.bounded:
             self._check_bounds_feasible()
 
@@ -103,7 +107,8 @@ class PMedian(LocationModel):
 
     @classmethod
     def from_cost_matrix(cls, costs, weights=None, *, p, capacity=None, min_load=None, loads=None,
-                         existing=None, forbidden=None, cutoff=None) -> PMedian:  # fmt: skip
+                         unserved_penalty=None, existing=None, forbidden=None,
+                         cutoff=None) -> PMedian:  # fmt: skip
         """Build from a cost matrix (dense, scipy.sparse or CostMatrix).
 
         Parameters
@@ -118,6 +123,10 @@ class PMedian(LocationModel):
             Most / least load an open site may serve: a number or one per site.
         loads
             Load each demand row puts on its site (default: its weight).
+        unserved_penalty
+            Cost per unit weight of leaving a demand row unserved (as ArcGIS leaves
+            demand beyond every chosen site's cutoff unallocated). None: every row
+            must be served, and a p that cannot serve them all is infeasible.
         existing, forbidden
             Sites that must stay open / may not be chosen.
         cutoff
@@ -129,12 +138,14 @@ class PMedian(LocationModel):
         """
         data = as_cost_data(costs, cutoff=cutoff)
         return cls(data, weights, p=p, capacity=capacity, min_load=min_load, loads=loads,
-                   existing=existing, forbidden=forbidden)  # fmt: skip
+                   unserved_penalty=unserved_penalty, existing=existing,
+                   forbidden=forbidden)  # fmt: skip
 
     @classmethod
     def from_geodataframe(cls, demand, sites, *, p, weight=None, capacity=None, min_load=None,
-                          loads=None, costs=None, cutoff=None, demand_id=None, site_id=None,
-                          existing=None, forbidden=None) -> PMedian:  # fmt: skip
+                          loads=None, unserved_penalty=None, costs=None, cutoff=None,
+                          demand_id=None, site_id=None, existing=None,
+                          forbidden=None) -> PMedian:  # fmt: skip
         """Build from demand points and candidate sites (straight-line costs unless given).
 
         ``capacity`` may name a column of ``sites``; ``loads`` a column of ``demand``.
@@ -148,7 +159,8 @@ class PMedian(LocationModel):
             cap = geo["sites"][capacity].to_numpy(float) if isinstance(capacity, str) else capacity
             ld = geo["demand"][loads].to_numpy(float) if isinstance(loads, str) else loads
             return cls(data, w, p=p, capacity=cap, min_load=min_load, loads=ld,
-                       existing=existing, forbidden=forbidden, geo=geo)  # fmt: skip
+                       unserved_penalty=unserved_penalty, existing=existing,
+                       forbidden=forbidden, geo=geo)  # fmt: skip
 
         return cls._from_geodataframe(demand, sites, weight=weight, costs=costs, cutoff=cutoff,
                                       demand_id=demand_id, site_id=site_id,
@@ -167,7 +179,8 @@ class PMedian(LocationModel):
         timings = {}
         t0 = time.perf_counter()
         allowed = self._allowed_sites()
-        pairs = heur.Pairs.from_csr(self._data.matrix, self._weights, allowed)
+        pairs = heur.Pairs.from_csr(self._data.matrix, self._weights, allowed,
+                                    penalty=self.unserved_penalty)  # fmt: skip
         integral = bool(np.all(pairs.vals == np.round(pairs.vals)))
         is_open = heur.greedy(pairs, self.p, self._existing, allowed)
         is_open = heur.local_search(pairs, is_open, self._existing, allowed, deadline=deadline)
@@ -183,7 +196,8 @@ class PMedian(LocationModel):
         t1 = time.perf_counter()
         d1, _, _ = heur.nearest_two(pairs, is_open)
         lagr = heur.lagrangian_bound(pairs, self.p, self._existing, allowed, upper=upper,
-                                     start=d1, deadline=deadline, integral=integral)  # fmt: skip
+                                     start=d1, deadline=deadline, integral=integral,
+                                     target_gap=mip_gap)  # fmt: skip
         timings["lagrangian"] = time.perf_counter() - t1
         if lagr.best_cost < upper:
             improved = heur.local_search(pairs, lagr.best_open, self._existing, allowed,
@@ -214,7 +228,7 @@ class PMedian(LocationModel):
 
     def _solve_mip(self, allowed, opened, incumbent_open, deadline, mip_gap, seed, timings, *,
                    lower, start, incumbent=math.inf) -> dict[str, Any]:  # fmt: skip
-        """Compact MILP over the allowed sites: y (sites), x (pairs); x continuous."""
+        """Compact MILP over the allowed sites: y (sites), x (pairs), z (unserved); x, z continuous."""
         t0 = time.perf_counter()
         matrix = self._data.matrix
         sites = np.flatnonzero(allowed)
@@ -222,41 +236,41 @@ class PMedian(LocationModel):
         col_of[sites] = np.arange(len(sites))
         rows = row_of_entries(matrix)
         keep = allowed[matrix.indices]
+        if self.unserved_penalty is not None:
+            keep &= matrix.data <= self.unserved_penalty
         rows, cols, costs = rows[keep], col_of[matrix.indices[keep]], matrix.data[keep]
         k, q, n = len(sites), len(rows), self.shape[0]
-        if (np.bincount(rows, minlength=n) == 0).any():
+        u = n if self.unserved_penalty is not None else 0
+        width = k + q + u
+        if u == 0 and (np.bincount(rows, minlength=n) == 0).any():
             raise InfeasibleError("after reduction some demand points have no allowed site")
-        assign = sp.csr_matrix((np.ones(q), (rows, k + np.arange(q))), shape=(n, k + q))
+        assign = sp.csr_matrix(
+            (np.ones(q + u), (np.concatenate([rows, np.arange(u)]), k + np.arange(q + u))),
+            shape=(n, width),
+        )
         link = sp.csr_matrix(
             (np.concatenate([np.ones(q), -np.ones(q)]),
              (np.tile(np.arange(q), 2), np.concatenate([k + np.arange(q), cols]))),
-            shape=(q, k + q),
+            shape=(q, width),
         )  # fmt: skip
-        card = sp.csr_matrix((np.ones(k), (np.zeros(k, dtype=int), np.arange(k))), shape=(1, k + q))
-        A = sp.vstack([assign, link, card], format="csr")
-        col_lower = np.zeros(k + q)
+        card = sp.csr_matrix((np.ones(k), (np.zeros(k, dtype=int), np.arange(k))), shape=(1, width))
+        col_lower = np.zeros(width)
         if opened is not None:
             col_lower[:k] = opened[sites].astype(float)
         col_lower[col_of[self._existing]] = 1.0
-        warm = None
-        if start is not None:
-            warm_y = start[sites].astype(float)
-            open_cols = np.flatnonzero(warm_y > 0.5)
-            nearest, _ = nearest_open(matrix, start)
-            warm_x = (cols == col_of[nearest][rows]).astype(float) if open_cols.size else None
-            if warm_x is not None and (start[~allowed] == 0).all():
-                warm = np.concatenate([warm_y, warm_x])
+        cost = np.concatenate([np.zeros(k), costs * self._weights[rows],
+                               self._fallback()[:u]])  # fmt: skip
+        warm = self._warm_start(start, allowed, sites, col_of, rows, cols, k, q, u)
         timings["build"] = time.perf_counter() - t0
         remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
         try:
             result = solve_mip(
-                cost=np.concatenate([np.zeros(k), costs * self._weights[rows]]), matrix=A,
+                cost=cost, matrix=sp.vstack([assign, link, card], format="csr"),
                 row_lower=np.concatenate([np.ones(n), np.full(q, -np.inf), [self.p]]),
                 row_upper=np.concatenate([np.ones(n), np.zeros(q), [self.p]]),
-                col_lower=col_lower, col_upper=np.ones(k + q),
-                integer=np.concatenate([np.ones(k, dtype=bool), np.zeros(q, dtype=bool)]),
-                time_limit=remaining, mip_gap=mip_gap, seed=seed, start=warm,
-                what="p-median model",
+                col_lower=col_lower, col_upper=np.ones(width),
+                integer=np.arange(width) < k, time_limit=remaining, mip_gap=mip_gap, seed=seed,
+                start=warm, what="p-median model",
             )  # fmt: skip
         except InfeasibleError:
             if incumbent_open is None:
@@ -270,21 +284,53 @@ class PMedian(LocationModel):
         timings["mip"] = time.perf_counter() - t0
         chosen = sites[result.x[:k] > 0.5]
         method = "mip" if incumbent_open is None else "local search + lagrangian + mip"
-        is_chosen = np.zeros(self.shape[1], dtype=bool)
-        is_chosen[chosen] = True
-        _, nearest = nearest_open(matrix, is_chosen)
-        exact = float((self._weights * nearest).sum())  # HiGHS's value, without its round-off
+        exact = self._total_cost(chosen)  # HiGHS's value, without its round-off
         if incumbent_open is not None and incumbent <= exact:
             objective, selected = incumbent, np.flatnonzero(incumbent_open)
         else:
             objective, selected = exact, chosen
-        bound = max(lower, result.bound) if incumbent_open is not None or opened is None \
-            else result.bound  # fmt: skip
+        bound = max(lower, result.bound)
         if result.status == "optimal":
             bound = max(bound, min(objective, result.objective))
         return {"selected": selected, "objective": objective, "bound": min(bound, objective),
                 "status": result.status, "method": method, "timings": timings,
                 "details": {}}  # fmt: skip
+
+    def _warm_start(self, start, allowed, sites, col_of, rows, cols, k, q, u):
+        """The incumbent as a full MILP start (y, x, z), or None when it does not fit."""
+        if start is None or (start[~allowed]).any():
+            return None
+        site, cost = self._nearest_served(np.flatnonzero(start))
+        served = site >= 0
+        target = np.full(self.shape[0], -1)
+        target[served] = col_of[site[served]]
+        x = (cols == target[rows]).astype(float)
+        z = (~served).astype(float)[:u]
+        if u == 0 and not served.all():
+            return None
+        return np.concatenate([start[sites].astype(float), x, z])
+
+    def _fallback(self) -> np.ndarray:
+        """Each demand row's cost when unserved (weight x penalty); inf when it must be served."""
+        if self.unserved_penalty is None:
+            return np.full(self.shape[0], np.inf)
+        return self._weights * self.unserved_penalty
+
+    def _nearest_served(self, selected: np.ndarray):
+        """Nearest open site of every row; -1 and NaN where none or dearer than the penalty."""
+        is_open = np.zeros(self.shape[1], dtype=bool)
+        is_open[selected] = True
+        site, cost = nearest_open(self._data.matrix, is_open)
+        if self.unserved_penalty is not None:
+            beyond = ~(cost <= self.unserved_penalty)
+            site[beyond], cost[beyond] = -1, np.nan
+        return site, cost
+
+    def _total_cost(self, selected: np.ndarray) -> float:
+        """Objective of an open set under nearest assignment (unserved rows at the penalty)."""
+        site, cost = self._nearest_served(selected)
+        served = site >= 0
+        return float((self._weights[served] * cost[served]).sum() + self._fallback()[~served].sum())
 
     def _solve_bounded(self, *, deadline, mip_gap, seed) -> dict[str, Any]:
         """MILP with single sourcing and load bounds per open site."""
@@ -374,19 +420,20 @@ class PMedian(LocationModel):
     def _assign(self, selected, assignment):
         if self.bounded:
             return super()._assign(selected, assignment)
-        return super()._assign(selected, None)
+        return self._nearest_served(selected)
 
     def _recompute(self, solution: Solution) -> dict[str, Any]:
         selected = self._check_open_set(solution)
         if self.p is not None and len(selected) != self.p:
             raise VerificationError(f"{len(selected)} sites are open, not p = {self.p}")
         assignment = np.asarray(solution.assignment)
-        if (assignment < 0).any():
-            raise VerificationError(f"{int((assignment < 0).sum())} demand rows are unserved")
-        rows = np.arange(self.shape[0])
-        costs = self._require_pairs_allowed(rows, assignment)
-        objective = float((self._weights * costs).sum())
-        loads = np.bincount(assignment, self.loads, minlength=self.shape[1])
+        unserved = assignment < 0
+        if unserved.any() and self.unserved_penalty is None:
+            raise VerificationError(f"{int(unserved.sum())} demand rows are unserved")
+        rows = np.flatnonzero(~unserved)
+        costs = self._require_pairs_allowed(rows, assignment[rows])
+        objective = float((self._weights[rows] * costs).sum() + self._fallback()[unserved].sum())
+        loads = np.bincount(assignment[rows], self.loads[rows], minlength=self.shape[1])
         if self.bounded:
             tol = 1e-6 * max(1.0, float(self.loads.max(initial=0)))
             if self.capacity is not None:
@@ -398,16 +445,28 @@ class PMedian(LocationModel):
                 if under.size:
                     raise VerificationError(f"sites {under[:10].tolist()} are below min_load")
         else:
-            is_open = np.zeros(self.shape[1], dtype=bool)
-            is_open[selected] = True
-            _, nearest = nearest_open(self._data.matrix, is_open)
-            if not np.allclose(costs, nearest, rtol=1e-9, atol=1e-9):
+            site, nearest = self._nearest_served(selected)
+            if not np.array_equal(site >= 0, ~unserved):
+                raise VerificationError("some demand is left unserved though an open site is near")
+            if not np.allclose(costs, nearest[rows], rtol=1e-9, atol=1e-9):
                 raise VerificationError("some demand is not served by its nearest open site")
         return {"objective": objective, "loads": loads[selected]}
 
 
 def _lagrangian_value(lagr: heur.LagrangianResult) -> float:
     return float(lagr.bound)
+
+
+def _check_penalty(penalty: object) -> float | None:
+    if penalty is None:
+        return None
+    try:
+        value = float(penalty)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"unserved_penalty must be a number; got {penalty!r}") from exc
+    if not (math.isfinite(value) and value >= 0):
+        raise InputError(f"unserved_penalty must be finite and non-negative; got {penalty!r}")
+    return value
 
 
 class PCenter(LocationModel):

@@ -26,8 +26,9 @@ __all__ = ["Pairs", "greedy", "local_search", "lagrangian_bound", "assignment_co
 class Pairs:
     """Allowed pairs sorted by (client, value): rows, cols, vals, and shape.
 
-    Build with :meth:`from_csr`. ``big`` is the penalty of an unserved client,
-    larger than any possible total cost.
+    Build with :meth:`from_csr`. ``fallback`` is each client's cost when no open
+    site serves it: its weight times the unserved penalty, or ``big`` (larger
+    than any possible total cost) when every client must be served.
     """
 
     rows: np.ndarray
@@ -36,10 +37,21 @@ class Pairs:
     n: int
     m: int
     big: float
+    fallback: np.ndarray
 
     @classmethod
-    def from_csr(cls, matrix: sp.csr_matrix, weights: np.ndarray, allowed: np.ndarray) -> Pairs:
+    def from_csr(
+        cls,
+        matrix: sp.csr_matrix,
+        weights: np.ndarray,
+        allowed: np.ndarray,
+        penalty: float | None = None,
+    ) -> Pairs:
         """Weighted pairs of a CSR cost matrix, restricted to the allowed sites.
+
+        With a ``penalty`` (cost per unit weight of leaving a client unserved),
+        pairs dearer than the penalty are dropped: the client would rather stay
+        unserved.
 
         Examples
         --------
@@ -52,21 +64,29 @@ class Pairs:
         cols = matrix.indices.astype(np.int64)
         vals = matrix.data * weights[rows]
         keep = allowed[cols]
+        if penalty is not None:
+            keep &= matrix.data <= penalty
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
         order = np.lexsort((cols, vals, rows))
+        n = matrix.shape[0]
         big = float(vals.sum() + 1.0) * 10.0 + 1e6
-        return cls(rows[order], cols[order], vals[order], matrix.shape[0], matrix.shape[1], big)
+        if penalty is None:
+            fallback = np.full(n, big)
+        else:
+            fallback = weights * penalty
+            big = float(fallback.sum() + vals.sum() + 1.0) * 10.0 + 1e6
+        return cls(rows[order], cols[order], vals[order], n, matrix.shape[1], big, fallback)
 
 
 def nearest_two(pairs: Pairs, is_open: np.ndarray):
-    """Nearest and second-nearest open site of every client: (d1, s1, d2), ``big`` where none."""
+    """Nearest and second-nearest open site of every client: (d1, s1, d2); the fallback where none."""
     positions = np.flatnonzero(is_open[pairs.cols])
     rows = pairs.rows[positions]
     first = np.ones(len(rows), dtype=bool)
     first[1:] = rows[1:] != rows[:-1]
-    d1 = np.full(pairs.n, pairs.big)
+    d1 = pairs.fallback.copy()
     s1 = np.full(pairs.n, -1, dtype=np.int64)
-    d2 = np.full(pairs.n, pairs.big)
+    d2 = pairs.fallback.copy()
     d1[rows[first]] = pairs.vals[positions[first]]
     s1[rows[first]] = pairs.cols[positions[first]]
     nxt = np.flatnonzero(first)[:, None] + 1
@@ -98,7 +118,7 @@ def greedy(pairs: Pairs, p: int, existing: np.ndarray, allowed: np.ndarray) -> n
     """
     is_open = np.zeros(pairs.m, dtype=bool)
     is_open[existing] = True
-    d1 = np.full(pairs.n, pairs.big)
+    d1 = pairs.fallback.copy()
     if existing.size:
         d1, _, _ = nearest_two(pairs, is_open)
     by_col = np.argsort(pairs.cols, kind="stable")
@@ -190,6 +210,7 @@ def lagrangian_bound(
     deadline: float | None = None,
     max_iterations: int = 2000,
     integral: bool = False,
+    target_gap: float = 0.0,
 ) -> LagrangianResult:
     """Lower bound by relaxing the assignment constraints, with subgradient optimisation.
 
@@ -212,6 +233,8 @@ def lagrangian_bound(
         Iteration limit.
     integral
         Costs are integers: the bound may be rounded up.
+    target_gap
+        Stop once the relative gap to the best solution is at most this.
 
     Returns
     -------
@@ -230,12 +253,13 @@ def lagrangian_bound(
     while iterations < max_iterations:
         iterations += 1
         reduced = vals - u[rows]
+        unserved = pairs.fallback < u  # leaving the client unserved is cheaper than u
         rho = np.bincount(cols, np.minimum(reduced, 0.0), minlength=pairs.m)
         pick = np.where(candidates, rho, np.inf)
         chosen = np.argpartition(pick, free - 1)[:free] if free > 0 else np.zeros(0, dtype=int)
         is_open = is_existing.copy()
         is_open[chosen] = True
-        value = float(u.sum() + rho[is_open].sum())
+        value = float(u.sum() + np.minimum(pairs.fallback - u, 0.0).sum() + rho[is_open].sum())
         if value > best_bound + 1e-9 * max(1.0, abs(value)):
             best_bound, best_rho, stall = value, rho, 0
         else:
@@ -244,10 +268,10 @@ def lagrangian_bound(
         if cost < best_cost:
             best_cost, best_open = cost, is_open
         bound = math.ceil(best_bound - 1e-6) if integral else best_bound
-        if bound >= best_cost - 1e-9 * max(1.0, abs(best_cost)):
+        if bound >= best_cost - max(1e-9, target_gap) * max(1.0, abs(best_cost)):
             break
         counts = np.bincount(rows, (reduced < 0) & is_open[cols], minlength=pairs.n)
-        grad = 1.0 - counts
+        grad = 1.0 - counts - unserved
         norm = float(grad @ grad)
         if norm == 0:
             break
