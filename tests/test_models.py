@@ -210,6 +210,7 @@ def test_bounded_pmedian_matches_brute_force(seed):
     existing = [0] if seed >= 4 else []
     expected = brute_bounded(costs, weights, loads, sizes, cap, low, existing, [])
     for variant in _variants(costs):
+
         def build(costs=variant):
             return PMedian.from_cost_matrix(
                 costs, weights, p=None if free_p else 2, capacity=cap, min_load=low, loads=loads,
@@ -227,6 +228,40 @@ def test_bounded_pmedian_matches_brute_force(seed):
         assert sol.status == "optimal"
         loads_by_site = sol.sites_frame()["load"].to_numpy()
         assert ((loads_by_site >= low[0] - 1e-9) & (loads_by_site <= cap[0] + 1e-9)).all()
+
+
+def brute_bounded_penalty(costs, weights, loads, sizes, cap, low, penalty):
+    n, best = costs.shape[0], math.inf
+    for s in _subsets(costs.shape[1], [], [], sizes):
+        for assign in itertools.product([*s, -1], repeat=n):
+            a = np.array(assign)
+            served = a >= 0
+            c = np.where(served, costs[np.arange(n), np.where(served, a, 0)], penalty)
+            if not np.isfinite(c).all() or (c[served] > penalty).any():
+                continue
+            load = np.bincount(a[served], loads[served], minlength=costs.shape[1])
+            if all(low[j] <= load[j] <= cap[j] for j in s):
+                best = min(best, float((weights * c).sum()))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bounded_pmedian_with_unserved_penalty_matches_brute_force(seed):
+    rng = np.random.default_rng(200 + seed)
+    n, m = 5, 3
+    costs = np.round(rng.uniform(1, 20, (n, m)), 1)
+    costs[rng.random((n, m)) < 0.3] = np.inf
+    weights = rng.integers(1, 5, n).astype(float)
+    loads = rng.integers(1, 6, n).astype(float)
+    cap, low = np.full(m, 7.0), np.full(m, 4.0)
+    penalty = 12.0
+    expected = brute_bounded_penalty(costs, weights, loads, range(1, m + 1), cap, low, penalty)
+    for variant in _variants(costs):
+        model = PMedian.from_cost_matrix(variant, weights, p=None, capacity=cap, min_load=low,
+                                         loads=loads, unserved_penalty=penalty)  # fmt: skip
+        sol = model.solve()
+        verify(sol, model)
+        assert sol.objective == pytest.approx(expected) and sol.status == "optimal"
 
 
 @pytest.mark.parametrize("seed", SEEDS)

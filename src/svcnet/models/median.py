@@ -75,8 +75,6 @@ class PMedian(LocationModel):
             self._require_coverable(
                 np.arange(self.shape[0]), self._allowed_sites(), "(all beyond the cutoff)"
             )
-        elif self.bounded:
-            raise InputError("unserved_penalty is not supported with capacity or min_load yet")
         if self.bounded:
             self._check_bounds_feasible()
 
@@ -93,7 +91,8 @@ class PMedian(LocationModel):
         n_min = int(self.p) if self.p is not None else 1
         n_max = int(self.p) if self.p is not None else len(allowed)
         top_caps = np.sort(cap[allowed])[::-1]
-        if np.isfinite(top_caps[:n_max]).all() and top_caps[:n_max].sum() < total - 1e-9:
+        short = np.isfinite(top_caps[:n_max]).all() and top_caps[:n_max].sum() < total - 1e-9
+        if short and self.unserved_penalty is None:
             msg = (f"total load {total:,.0f} exceeds the capacity of the "
                    f"{n_max} largest sites ({top_caps[:n_max].sum():,.0f})")  # fmt: skip
             raise InfeasibleError(msg)
@@ -333,7 +332,7 @@ class PMedian(LocationModel):
         return float((self._weights[served] * cost[served]).sum() + self._fallback()[~served].sum())
 
     def _solve_bounded(self, *, deadline, mip_gap, seed) -> dict[str, Any]:
-        """MILP with single sourcing and load bounds per open site."""
+        """MILP with single sourcing and load bounds per open site (and unserved rows)."""
         t0 = time.perf_counter()
         matrix = self._data.matrix
         allowed = self._allowed_sites()
@@ -342,79 +341,66 @@ class PMedian(LocationModel):
         col_of[sites] = np.arange(len(sites))
         rows = row_of_entries(matrix)
         keep = allowed[matrix.indices]
+        if self.unserved_penalty is not None:
+            keep &= matrix.data <= self.unserved_penalty
         rows, cols, costs = rows[keep], col_of[matrix.indices[keep]], matrix.data[keep]
         k, q, n = len(sites), len(rows), self.shape[0]
-        x = k + np.arange(q)
-        blocks = [sp.csr_matrix((np.ones(q), (rows, x)), shape=(n, k + q))]
-        lower_rows, upper_rows = [np.ones(n)], [np.ones(n)]
-        blocks.append(
-            sp.csr_matrix(
-                (
-                    np.concatenate([np.ones(q), -np.ones(q)]),
-                    (np.tile(np.arange(q), 2), np.concatenate([x, cols])),
-                ),
-                shape=(q, k + q),
-            )
-        )
-        lower_rows.append(np.full(q, -np.inf))
-        upper_rows.append(np.zeros(q))
+        u = n if self.unserved_penalty is not None else 0
+        width = k + q + u
+        x, y = k + np.arange(q), np.arange(k)
+
+        def block(r, c, v, height):
+            return sp.csr_matrix((v, (r, c)), shape=(height, width))
+
         load = self.loads[rows]
+        blocks = [
+            block(np.concatenate([rows, np.arange(u)]), k + np.arange(q + u), np.ones(q + u), n),
+            block(np.tile(np.arange(q), 2), np.concatenate([x, cols]),
+                  np.concatenate([np.ones(q), -np.ones(q)]), q),
+        ]  # fmt: skip
+        lower_rows = [np.ones(n), np.full(q, -np.inf)]
+        upper_rows = [np.ones(n), np.zeros(q)]
         if self.capacity is not None:
-            blocks.append(
-                sp.csr_matrix(
-                    (
-                        np.concatenate([load, -self.capacity[sites]]),
-                        (np.concatenate([cols, np.arange(k)]), np.concatenate([x, np.arange(k)])),
-                    ),
-                    shape=(k, k + q),
-                )
-            )
+            blocks.append(block(np.concatenate([cols, y]), np.concatenate([x, y]),
+                                np.concatenate([load, -self.capacity[sites]]), k))  # fmt: skip
             lower_rows.append(np.full(k, -np.inf))
             upper_rows.append(np.zeros(k))
         if self.min_load is not None:
-            blocks.append(
-                sp.csr_matrix(
-                    (
-                        np.concatenate([load, -self.min_load[sites]]),
-                        (np.concatenate([cols, np.arange(k)]), np.concatenate([x, np.arange(k)])),
-                    ),
-                    shape=(k, k + q),
-                )
-            )
+            blocks.append(block(np.concatenate([cols, y]), np.concatenate([x, y]),
+                                np.concatenate([load, -self.min_load[sites]]), k))  # fmt: skip
             lower_rows.append(np.zeros(k))
             upper_rows.append(np.full(k, np.inf))
-        blocks.append(
-            sp.csr_matrix((np.ones(k), (np.zeros(k, dtype=int), np.arange(k))), shape=(1, k + q))
-        )
+        blocks.append(block(np.zeros(k, dtype=int), y, np.ones(k), 1))
         if self.p is None:
             lower_rows.append([max(1, self._existing.size)])
             upper_rows.append([k])
         else:
             lower_rows.append([self.p])
             upper_rows.append([self.p])
-        col_lower = np.zeros(k + q)
+        col_lower = np.zeros(width)
         col_lower[col_of[self._existing]] = 1.0
         timings = {"build": time.perf_counter() - t0}
         remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
         result = solve_mip(
-            cost=np.concatenate([np.zeros(k), costs * self._weights[rows]]),
+            cost=np.concatenate([np.zeros(k), costs * self._weights[rows], self._fallback()[:u]]),
             matrix=sp.vstack(blocks, format="csr"),
             row_lower=np.concatenate([np.asarray(r, float) for r in lower_rows]),
             row_upper=np.concatenate([np.asarray(r, float) for r in upper_rows]),
-            col_lower=col_lower, col_upper=np.ones(k + q),
-            integer=np.ones(k + q, dtype=bool), time_limit=remaining, mip_gap=mip_gap,
-            seed=seed, what="bounded p-median model",
+            col_lower=col_lower, col_upper=np.ones(width), integer=np.ones(width, dtype=bool),
+            time_limit=remaining, mip_gap=mip_gap, seed=seed, what="bounded p-median model",
         )  # fmt: skip
         timings["mip"] = time.perf_counter() - t0
         chosen = sites[result.x[:k] > 0.5]
-        xs = result.x[k:] > 0.5
+        xs = result.x[k : k + q] > 0.5
         assignment = np.full(n, -1, dtype=np.int64)
         assignment[rows[xs]] = sites[cols[xs]]
-        loads = np.bincount(assignment[assignment >= 0], self.loads[assignment >= 0],
-                            minlength=self.shape[1])  # fmt: skip
-        objective = float((self._weights[rows[xs]] * costs[xs]).sum())  # exact, not HiGHS's
+        served = assignment >= 0
+        loads = np.bincount(assignment[served], self.loads[served], minlength=self.shape[1])
+        # the objective recomputed exactly, not HiGHS's rounded value
+        objective = float((self._weights[rows[xs]] * costs[xs]).sum()
+                          + self._fallback()[~served].sum())  # fmt: skip
         return {"selected": chosen, "assignment": assignment, "objective": objective,
-                "bound": result.bound, "status": result.status, "method": "mip",
+                "bound": min(result.bound, objective), "status": result.status, "method": "mip",
                 "timings": timings, "details": {"loads": loads}}  # fmt: skip
 
     def _assign(self, selected, assignment):
