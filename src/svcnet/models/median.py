@@ -9,17 +9,19 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from svcnet.errors import InfeasibleError, InputError
+from svcnet.errors import InfeasibleError, InputError, SolverError
 from svcnet.models._base import LocationModel, nearest_open, row_of_entries
 from svcnet.models._data import as_cost_data, as_site_vector, as_weights
 from svcnet.models.coverage import _check_p, _coverage, min_cover
 from svcnet.models.solution import Solution, VerificationError
+from svcnet.solvers import bounded
 from svcnet.solvers import pmedian as heur
 from svcnet.solvers.highs import solve_mip
 
 __all__ = ["PMedian", "PCenter"]
 
 _EXACT_PAIRS = 400_000  # "auto" proves optimality by MILP up to about this many pairs
+_EXACT_BOUNDED_PAIRS = 20_000  # bounded models: straight to the MILP up to this many pairs
 
 
 class PMedian(LocationModel):
@@ -168,9 +170,8 @@ class PMedian(LocationModel):
     # -- solving ---------------------------------------------------------------
     def _solve(self, *, deadline, mip_gap, seed, method) -> dict[str, Any]:
         if self.bounded:
-            if method == "heuristic":
-                raise InputError("the bounded p-median has no heuristic yet; use method='exact'")
-            return self._solve_bounded(deadline=deadline, mip_gap=mip_gap, seed=seed)
+            return self._solve_bounded(deadline=deadline, mip_gap=mip_gap, seed=seed,
+                                       method=method)  # fmt: skip
         return self._solve_uncapacitated(deadline=deadline, mip_gap=mip_gap, seed=seed,
                                          method=method)  # fmt: skip
 
@@ -227,7 +228,7 @@ class PMedian(LocationModel):
 
     def _solve_mip(self, allowed, opened, incumbent_open, deadline, mip_gap, seed, timings, *,
                    lower, start, incumbent=math.inf) -> dict[str, Any]:  # fmt: skip
-        """Compact MILP over the allowed sites: y (sites), x (pairs), z (unserved); x, z continuous."""
+        """Compact MILP: y (sites, binary), x (pairs) and z (unserved rows) continuous."""
         t0 = time.perf_counter()
         matrix = self._data.matrix
         sites = np.flatnonzero(allowed)
@@ -331,77 +332,73 @@ class PMedian(LocationModel):
         served = site >= 0
         return float((self._weights[served] * cost[served]).sum() + self._fallback()[~served].sum())
 
-    def _solve_bounded(self, *, deadline, mip_gap, seed) -> dict[str, Any]:
-        """MILP with single sourcing and load bounds per open site (and unserved rows)."""
-        t0 = time.perf_counter()
+    def _bounded_problem(self) -> bounded.BoundedProblem:
         matrix = self._data.matrix
-        allowed = self._allowed_sites()
-        sites = np.flatnonzero(allowed)
-        col_of = np.full(self.shape[1], -1)
-        col_of[sites] = np.arange(len(sites))
         rows = row_of_entries(matrix)
-        keep = allowed[matrix.indices]
+        keep = self._allowed_sites()[matrix.indices]
         if self.unserved_penalty is not None:
             keep &= matrix.data <= self.unserved_penalty
-        rows, cols, costs = rows[keep], col_of[matrix.indices[keep]], matrix.data[keep]
-        k, q, n = len(sites), len(rows), self.shape[0]
-        u = n if self.unserved_penalty is not None else 0
-        width = k + q + u
-        x, y = k + np.arange(q), np.arange(k)
-
-        def block(r, c, v, height):
-            return sp.csr_matrix((v, (r, c)), shape=(height, width))
-
-        load = self.loads[rows]
-        blocks = [
-            block(np.concatenate([rows, np.arange(u)]), k + np.arange(q + u), np.ones(q + u), n),
-            block(np.tile(np.arange(q), 2), np.concatenate([x, cols]),
-                  np.concatenate([np.ones(q), -np.ones(q)]), q),
-        ]  # fmt: skip
-        lower_rows = [np.ones(n), np.full(q, -np.inf)]
-        upper_rows = [np.ones(n), np.zeros(q)]
-        if self.capacity is not None:
-            blocks.append(block(np.concatenate([cols, y]), np.concatenate([x, y]),
-                                np.concatenate([load, -self.capacity[sites]]), k))  # fmt: skip
-            lower_rows.append(np.full(k, -np.inf))
-            upper_rows.append(np.zeros(k))
-        if self.min_load is not None:
-            blocks.append(block(np.concatenate([cols, y]), np.concatenate([x, y]),
-                                np.concatenate([load, -self.min_load[sites]]), k))  # fmt: skip
-            lower_rows.append(np.zeros(k))
-            upper_rows.append(np.full(k, np.inf))
-        blocks.append(block(np.zeros(k, dtype=int), y, np.ones(k), 1))
-        if self.p is None:
-            lower_rows.append([max(1, self._existing.size)])
-            upper_rows.append([k])
-        else:
-            lower_rows.append([self.p])
-            upper_rows.append([self.p])
-        col_lower = np.zeros(width)
-        col_lower[col_of[self._existing]] = 1.0
-        timings = {"build": time.perf_counter() - t0}
-        remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
-        result = solve_mip(
-            cost=np.concatenate([np.zeros(k), costs * self._weights[rows], self._fallback()[:u]]),
-            matrix=sp.vstack(blocks, format="csr"),
-            row_lower=np.concatenate([np.asarray(r, float) for r in lower_rows]),
-            row_upper=np.concatenate([np.asarray(r, float) for r in upper_rows]),
-            col_lower=col_lower, col_upper=np.ones(width), integer=np.ones(width, dtype=bool),
-            time_limit=remaining, mip_gap=mip_gap, seed=seed, what="bounded p-median model",
+        return bounded.BoundedProblem(
+            n=self.shape[0], m=self.shape[1], rows=rows[keep],
+            sites=matrix.indices[keep].astype(np.int64), costs=matrix.data[keep],
+            weights=self._weights, loads=self.loads, capacity=self.capacity,
+            min_load=self.min_load, p=self.p, existing=self._existing,
+            allowed=self._allowed_sites(),
+            fallback=None if self.unserved_penalty is None else self._fallback(),
         )  # fmt: skip
-        timings["mip"] = time.perf_counter() - t0
-        chosen = sites[result.x[:k] > 0.5]
-        xs = result.x[k : k + q] > 0.5
-        assignment = np.full(n, -1, dtype=np.int64)
-        assignment[rows[xs]] = sites[cols[xs]]
-        served = assignment >= 0
-        loads = np.bincount(assignment[served], self.loads[served], minlength=self.shape[1])
-        # the objective recomputed exactly, not HiGHS's rounded value
-        objective = float((self._weights[rows[xs]] * costs[xs]).sum()
-                          + self._fallback()[~served].sum())  # fmt: skip
-        return {"selected": chosen, "assignment": assignment, "objective": objective,
-                "bound": min(result.bound, objective), "status": result.status, "method": "mip",
-                "timings": timings, "details": {"loads": loads}}  # fmt: skip
+
+    def _solve_bounded(self, *, deadline, mip_gap, seed, method) -> dict[str, Any]:
+        """Small models: MILP. Large ones: heuristic, LP bound, then MILP from the heuristic."""
+        t0 = time.perf_counter()
+        problem = self._bounded_problem()
+        timings: dict[str, float] = {}
+        small = len(problem.rows) <= _EXACT_BOUNDED_PAIRS
+        incumbent = None
+        if method == "heuristic" or not small:
+            incumbent = bounded.heuristic(problem, deadline=deadline, seed=seed,
+                                          penalty=self.unserved_penalty)  # fmt: skip
+            timings["heuristic"] = time.perf_counter() - t0
+        lower = -math.inf
+        status, method_used = "feasible", "mip"
+        if incumbent is not None:
+            t1 = time.perf_counter()
+            remaining = None if deadline is None else max(deadline - t1, 0.05)
+            lower = bounded.lp_bound(problem, time_limit=remaining)
+            timings["lp_bound"] = time.perf_counter() - t1
+            method_used = "allocation/location heuristic + LP bound"
+            best_open, best_assign, best_obj = (incumbent.is_open, incumbent.assignment,
+                                                incumbent.objective)  # fmt: skip
+        out_of_time = deadline is not None and time.perf_counter() >= deadline
+        gap_reached = incumbent is not None and (incumbent.objective - lower) <= mip_gap * max(
+            abs(incumbent.objective), 1e-12
+        )
+        if incumbent is None or (method != "heuristic" and not out_of_time and not gap_reached):
+            t2 = time.perf_counter()
+            remaining = None if deadline is None else max(deadline - t2, 0.05)
+            try:
+                result, is_open, assignment = bounded.build_and_solve(
+                    problem, start=incumbent, time_limit=remaining, mip_gap=mip_gap, seed=seed
+                )
+            except SolverError:
+                if incumbent is None:
+                    raise
+                result = None
+            timings["mip"] = time.perf_counter() - t2
+            if result is not None:
+                objective = bounded.objective_of(problem, assignment)
+                lower = max(lower, result.bound)
+                status = result.status
+                if incumbent is None or objective < best_obj:
+                    best_open, best_assign, best_obj = is_open, assignment, objective
+                method_used = "mip" if incumbent is None else method_used + " + mip"
+        served = best_assign >= 0
+        loads = np.bincount(best_assign[served], self.loads[served], minlength=self.shape[1])
+        if status == "optimal" and lower < best_obj - 1e-9 * max(1.0, abs(best_obj)):
+            status = "feasible"
+        return {"selected": np.flatnonzero(best_open), "assignment": best_assign,
+                "objective": best_obj, "bound": min(lower, best_obj), "status": status,
+                "method": method_used, "timings": timings,
+                "details": {"loads": loads, "unserved": int((~served).sum())}}  # fmt: skip
 
     def _assign(self, selected, assignment):
         if self.bounded:

@@ -51,6 +51,7 @@ def solve_mip(
     seed: int = 0,
     start: np.ndarray | None = None,
     what: str = "model",
+    lp_solver: str | None = None,
 ) -> MipResult:
     """Solve ``min/max cost @ x`` s.t. ``row_lower <= matrix @ x <= row_upper`` and bounds.
 
@@ -72,6 +73,8 @@ def solve_mip(
         A feasible solution to start from (all columns), or None.
     what
         The model's name, for messages.
+    lp_solver
+        HiGHS's ``solver`` option for pure LPs (e.g. ``"ipm"``); None for its default.
 
     Returns
     -------
@@ -125,6 +128,9 @@ def solve_mip(
     highs.setOptionValue("mip_abs_gap", 1e-9)
     if time_limit is not None:
         highs.setOptionValue("time_limit", float(max(time_limit, 0.01)))
+    if lp_solver is not None and not has_integers:
+        highs.setOptionValue("solver", lp_solver)
+        highs.setOptionValue("run_crossover", "on")  # an exact optimum: its value is a bound
     _check(highs.passModel(lp), highspy, f"HiGHS refused the {what}")
     if start is not None and has_integers:
         solution = highspy.HighsSolution()

@@ -79,7 +79,7 @@ class Pairs:
 
 
 def nearest_two(pairs: Pairs, is_open: np.ndarray):
-    """Nearest and second-nearest open site of every client: (d1, s1, d2); the fallback where none."""
+    """Nearest and second-nearest open site of each client: (d1, s1, d2), fallback where none."""
     positions = np.flatnonzero(is_open[pairs.cols])
     rows = pairs.rows[positions]
     first = np.ones(len(rows), dtype=bool)
