@@ -223,3 +223,15 @@ def test_demand_from_grid_errors():
     assert err.value.rows == ["b"] and err.value.column == "pop"
     with pytest.raises(InputError, match="missing column"):
         demand_from_grid(grid, "pop_60plus")
+
+
+def test_large_untyped_buildings_are_not_homes():
+    b = gpd.GeoDataFrame(
+        {"building": ["yes", "yes", "apartments"], "levels": [5, 5, 5]},
+        geometry=[box(0, 0, 100, 100), box(0, 0, 20, 20), box(0, 0, 100, 100)],
+        crs=UTM50,
+    )
+    w = floor_area_weights(b)
+    # a 10,000 m² untyped hall is not housing; a 400 m² untyped house is (half); apartments are
+    assert w["floor_area_m2"].tolist() == [0.0, 1000.0, 50_000.0]
+    assert floor_area_weights(b, max_untyped_footprint_m2=None)["floor_area_m2"].iloc[0] == 25_000

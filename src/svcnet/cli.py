@@ -24,7 +24,8 @@ __all__ = ["main"]
 
 def _demo(out: Path) -> int:
     from svcnet import datasets
-    from svcnet.io import write_html, write_table, write_vector
+    from svcnet.io import write_table, write_vector
+    from svcnet.viz import save_map
 
     started = time.perf_counter()
     written = []
@@ -39,7 +40,7 @@ def _demo(out: Path) -> int:
                      protected=protected)  # fmt: skip
         for level, units in region.boundaries.items():
             write_vector(units, out / f"{stem}.gpkg", layer=level, protected=protected)
-        write_html(region.explore(), out / f"{stem}_map.html", protected=protected)
+        save_map(region.explore(), out / f"{stem}_map.html", protected=protected)
         written += [f"{stem}_summary.csv", f"{stem}.gpkg", f"{stem}_map.html"]
         _print_summary(region.name, summary)
     elapsed = time.perf_counter() - started

@@ -268,6 +268,7 @@ def floor_area_weights(
     height_column: str | None = "height",
     storey_height: float = 3.0,
     residential_share: Mapping[str, float] = RESIDENTIAL_SHARE,
+    max_untyped_footprint_m2: float | None = 5000.0,
     crs: object | None = None,
 ) -> pd.DataFrame:
     """Residential floor area of each building, the usual dasymetric weight.
@@ -288,6 +289,10 @@ def floor_area_weights(
         Metres per storey, to turn a height into storeys.
     residential_share
         Share of floor area counted as residential, by type (others count 0).
+    max_untyped_footprint_m2
+        Untyped buildings (``building=yes``) with a larger footprint count as
+        non-residential: exhibition halls, depots, terminals and warehouses, not
+        homes. None keeps them all.
     crs
         Metric CRS for the footprint areas (default: UTM of the data).
 
@@ -327,6 +332,8 @@ def floor_area_weights(
     source[~tagged] = "imputed"
     share = types.map(dict(residential_share)).astype(float).fillna(0.0)
     footprint = metric.area
+    if max_untyped_footprint_m2 is not None:
+        share = share.where(~((types == "yes") & (footprint > max_untyped_footprint_m2)), 0.0)
     return pd.DataFrame(
         {
             "footprint_m2": footprint,

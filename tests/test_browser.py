@@ -1,0 +1,434 @@
+"""The exported maps as a reviewer sees them: headless Chromium with the network closed.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them)
+and selenium (the test extra). Without them the tests skip, except in CI
+(``CI`` set), where they fail: a review page nobody opened is not tested.
+Screenshots go to ``build/browser/`` (or ``$SVCNET_ARTIFACTS``).
+"""
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+import svcnet
+from svcnet import Region
+from svcnet.io import read_vector
+from svcnet.viz import explore_region, save_map
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+CHROMIUM = Path(os.environ.get("SVCNET_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("SVCNET_CHROMEDRIVER", "/usr/bin/chromedriver"))
+ARTIFACTS = Path(os.environ.get("SVCNET_ARTIFACTS", ROOT / "build" / "browser"))
+WIDTH, HEIGHT = 1280, 800
+
+# Runs before any script of the page: records dialogs and errors instead of showing them.
+TRAPS = """
+window.__svcnetDialogs = [];
+window.__svcnetErrors = [];
+["alert", "confirm", "prompt", "print"].forEach(function (name) {
+  window[name] = function (message) { window.__svcnetDialogs.push(name + ": " + message); };
+});
+window.addEventListener("error", function (e) {
+  window.__svcnetErrors.push(String(e.message || (e.target && e.target.src) || e));
+}, true);
+window.addEventListener("unhandledrejection", function (e) {
+  window.__svcnetErrors.push("unhandled rejection: " + String(e.reason));
+});
+"""
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def _require_browser() -> None:
+    problems = []
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        problems.append("selenium is not installed (pip install -e '.[test]')")
+    if not CHROMIUM.exists():
+        problems.append(f"{CHROMIUM} is missing (apt-get install chromium)")
+    if not CHROMEDRIVER.exists():
+        problems.append(f"{CHROMEDRIVER} is missing (apt-get install chromium-driver)")
+    if problems:
+        msg = "the browser tests need headless Chromium: " + "; ".join(problems)
+        if _in_ci():
+            pytest.fail(msg + " -- .ci/run installs them", pytrace=False)
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="svcnet-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--lang=en-US",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+        )
+        driver.execute_cdp_cmd("Network.enable", {})  # the network is closed:
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*"]})
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": TRAPS})
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def artifacts():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def futian():
+    return svcnet.datasets.load_futian()
+
+
+def injected_region() -> Region:
+    """A small region whose names are HTML and script (tests/data/viz_injected_*)."""
+    units = read_vector(DATA / "viz_injected_units.geojson")
+    facilities = read_vector(DATA / "viz_injected_facilities.csv", datum="wgs84")
+    x0, y0, x1, y1 = (np.floor(np.array(units.to_crs(32650).total_bounds) / 100) * 100).tolist()
+    cells = [
+        box(x, y, x + 100, y + 100) for x in np.arange(x0, x1, 100) for y in np.arange(y0, y1, 100)
+    ]
+    grid = gpd.GeoDataFrame(
+        {
+            "cell_id": [f"c{i}" for i in range(len(cells))],
+            "pop": [i % 50 + 1 for i in range(len(cells))],
+        },
+        geometry=cells,
+        crs=32650,
+    )
+    return Region(
+        grid,
+        boundaries={"district": units},
+        facilities=facilities,
+        name="Evil <img src=x onerror=alert(4)> region",
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------
+def open_page(driver, path: Path) -> float:
+    """Load a page and wait until Leaflet has drawn it; return the seconds it took."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get_log("browser")  # forget the previous page's messages
+    started = time.perf_counter()
+    driver.get(path.as_uri())
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script(
+            "return document.readyState === 'complete'"
+            " && !!document.querySelector('.leaflet-container')"
+        )
+    )
+    driver.execute_async_script(  # two frames: Leaflet draws its canvas on the next one
+        "var done = arguments[0];"
+        "requestAnimationFrame(function () { requestAnimationFrame(done); });"
+    )
+    return time.perf_counter() - started
+
+
+def problems(driver, allowed_network=()):
+    """Console errors, page errors, requests that left the machine, and dialogs."""
+    found = []
+    for entry in driver.get_log("browser"):
+        if entry["level"] != "SEVERE":
+            continue
+        if entry.get("source") == "network" and any(u in entry["message"] for u in allowed_network):
+            continue
+        found.append(entry["message"])
+    errors = driver.execute_script("return window.__svcnetErrors || ['the traps did not run']")
+    found += [e for e in errors if not any(u in e for u in allowed_network)]
+    found += driver.execute_script("return window.__svcnetDialogs")
+    if driver.execute_script("return window.__xss !== undefined"):
+        found.append("injected markup ran (window.__xss is set)")
+    return found
+
+
+def layer_names(driver):
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('.leaflet-control-layers label'))"
+        ".map(function (l) { return l.textContent.trim(); });"
+    )
+
+
+def hover(driver, map_name, js_target):
+    """Zoom to a feature found by ``js_target`` (JS returning a Leaflet layer), hover it.
+
+    Polygons are hovered at their centre, lines at their first vertex.
+    """
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    point = driver.execute_async_script(
+        """
+        var map = window[arguments[0]], done = arguments[arguments.length - 1];
+        var target = (function () { TARGET })();
+        var where;
+        if (target instanceof L.LatLng) { where = target; }
+        else if (target.getLatLng) { where = target.getLatLng(); }              // a point
+        else if (target instanceof L.Polygon) { where = target.getBounds().getCenter(); }
+        else {                                                                   // a line: a vertex
+          where = target.getLatLngs();
+          while (L.Util.isArray(where)) { where = where[0]; }
+        }
+        map.setView(where, 17, {animate: false});
+        requestAnimationFrame(function () { requestAnimationFrame(function () {
+          var p = map.latLngToContainerPoint(where);
+          done([p.x, p.y]);
+        }); });
+        """.replace("TARGET", js_target),
+        map_name,
+    )
+    container = driver.find_element(By.CSS_SELECTOR, ".leaflet-container")
+    size = container.size
+    actions = ActionChains(driver)
+    actions.move_to_element_with_offset(
+        container, int(point[0] - size["width"] / 2), int(point[1] - size["height"] / 2)
+    )
+    actions.perform()
+    WebDriverWait(driver, 5).until(
+        lambda d: d.execute_script("return !!document.querySelector('.leaflet-tooltip')")
+    )
+    return driver.execute_script(
+        "var t = document.querySelector('.leaflet-tooltip');"
+        "return [t.innerText, t.querySelectorAll('script, img, svg, iframe').length];"
+    )
+
+
+def find_cell(layer_name, cell_id):
+    """JS body returning the middle of the grid cell ``cell_id``."""
+    return f"""
+        var grid = window[{layer_name!r}];
+        return grid.cellCenter(grid.svcnetSpec.columns[0].values.indexOf({cell_id!r}));
+    """
+
+
+def find_feature(layer_name, column, value):
+    """JS body returning the feature of ``layer_name`` whose ``column`` holds ``value``."""
+    return f"""
+        var group = window[{layer_name!r}], spec = group.svcnetSpec;
+        var column = spec.columns[{column}];
+        var found = null;
+        group.eachLayer(function (f) {{
+          var v = column.codes ? column.categories[column.codes[f.svcnetIndex]]
+                               : column.values[f.svcnetIndex];
+          if (v === {value!r}) {{ found = f; }}
+        }});
+        return found;
+    """
+
+
+def check_screenshot(driver, path: Path) -> None:
+    """Save a screenshot and check that it shows a map, not a blank page."""
+    from PIL import Image, ImageStat
+
+    driver.save_screenshot(str(path))
+    image = Image.open(path).convert("RGB")
+    assert image.size == (WIDTH, HEIGHT)
+    grey = image.convert("L")
+    assert ImageStat.Stat(grey).stddev[0] > 12, f"{path} looks blank"
+    pixels = np.asarray(image).reshape(-1, 3).astype(int)
+    warm = ((pixels[:, 0] - pixels[:, 2]) > 60).mean()  # the grid's yellow-to-red classes
+    assert warm > 0.02, f"{path}: the population grid is not visible ({warm:.1%} warm pixels)"
+    assert len(np.unique(pixels, axis=0)) > 100, f"{path} has too few colours"
+
+
+def layer_vars(m):
+    from svcnet.viz._layers import VectorLayer
+
+    return {c.layer_name: c.get_name() for c in m._children.values() if isinstance(c, VectorLayer)}
+
+
+# -- the tests --------------------------------------------------------------------------
+def test_futian_map_opens_offline_with_layers_legend_and_tooltips(
+    browser, futian, tmp_path, artifacts
+):
+    m = explore_region(futian, tiles=None)
+    page = tmp_path / "futian_map.html"
+    save_map(m, page)
+    open_page(browser, page)
+    assert problems(browser) == []
+    assert browser.execute_script("return typeof L") == "object"
+    names = layer_names(browser)
+    assert names == [
+        "Population (Futian, 100 m cells)",
+        "Boundaries: district",
+        "Existing facilities (33)",
+    ]
+    legend = browser.find_element("css selector", ".svcnet-legend").text
+    for text in (
+        "Futian: population 1,553,225",
+        "Population per 100 m cell (people)",
+        "about equal population",
+        "1 –",
+        "District boundary",
+        "Existing facility (33)",
+    ):
+        assert text in legend, text
+    assert (
+        browser.execute_script(
+            "return document.querySelectorAll('.svcnet-legend .svcnet-swatch').length"
+        )
+        >= 7
+    )
+    scale = browser.find_element("css selector", ".leaflet-control-scale").text
+    assert scale.endswith(("m", "km")) and "mi" not in scale and "ft" not in scale
+    assert (
+        "OpenStreetMap contributors"
+        in browser.find_element("css selector", ".leaflet-control-attribution").text
+    )
+    zoom = browser.execute_script(f"return window[{m.get_name()!r}].getZoom()")
+    assert 12 <= zoom <= 14  # the whole district fills the window
+    check_screenshot(browser, artifacts / "futian_map.png")
+
+    grid = futian.population
+    cell = grid.loc[grid["pop"].idxmax()]
+    layers = layer_vars(m)
+    text, elements = hover(browser, m.get_name(), find_cell(layers[names[0]], cell["cell_id"]))
+    assert elements == 0
+    for expected in (
+        f"Cell {cell['cell_id']}",
+        "District\t福田区",
+        f"Population\t{cell['pop']:,}",
+        f"Aged 65+\t{cell['pop_65plus']:,}",
+        f"Children 0-14\t{cell['pop_0_14']:,}",
+    ):
+        assert expected in text, (expected, text)
+    browser.save_screenshot(str(artifacts / "futian_tooltip.png"))
+    assert problems(browser) == []
+
+
+def test_the_city_grid_opens_and_answers(browser, tmp_path, artifacts):
+    shenzhen = svcnet.datasets.load_shenzhen()
+    m = explore_region(shenzhen, tiles=None)
+    page = tmp_path / "shenzhen_map.html"
+    save_map(m, page)
+    assert page.stat().st_size < 15_000_000
+    seconds = open_page(browser, page)
+    assert problems(browser) == []
+    counts = browser.execute_script(
+        "var n = {}; Object.keys(window).forEach(function (k) {"
+        "  var v = window[k]; if (v && v.svcnetSpec) {"
+        "    n[k] = v.cellCount ? v.cellCount() : v.getLayers().length; } });"
+        "return n;"
+    )
+    layers = layer_vars(m)
+    populated = int((shenzhen.population["pop"] > 0).sum())
+    assert counts[layers["Population (Shenzhen, 250 m cells)"]] == populated
+    assert layer_names(browser)[:3] == [
+        "Population (Shenzhen, 250 m cells)",
+        "Boundaries: city",
+        "Boundaries: district",
+    ]
+    check_screenshot(browser, artifacts / "shenzhen_map.png")
+    grid = shenzhen.population
+    cell = grid.loc[grid.loc[grid["district"] == "南山区", "pop"].idxmax()]
+    text, _ = hover(
+        browser,
+        m.get_name(),
+        find_cell(layers["Population (Shenzhen, 250 m cells)"], cell["cell_id"]),
+    )
+    assert f"Cell {cell['cell_id']}" in text and "District\t南山区" in text
+    assert f"Population\t{cell['pop']:,}" in text
+    browser.save_screenshot(str(artifacts / "shenzhen_tooltip.png"))
+    assert problems(browser) == []
+    print(f"Shenzhen map: {page.stat().st_size / 1e6:.1f} MB, opened in {seconds:.1f} s")
+
+
+def test_injected_names_show_as_text_and_run_nothing(browser, tmp_path, artifacts):
+    region = injected_region()
+    m = explore_region(region, tiles=None)
+    page = tmp_path / "injected.html"
+    save_map(m, page)
+    open_page(browser, page)
+    assert problems(browser) == []
+    assert (
+        browser.title
+        == "Evil <img src=x onerror=alert(4)> region: population and services (svcnet)"
+    )
+    assert (
+        "Evil <img src=x onerror=alert(4)> region"
+        in browser.find_element("css selector", ".svcnet-legend").text
+    )
+    layers = layer_vars(m)
+    facilities = layers["Existing facilities (3)"]
+    for name in ("<script>alert(1)</script>", '<img src=x onerror="window.__xss=1;alert(2)">'):
+        text, elements = hover(browser, m.get_name(), find_feature(facilities, 0, name))
+        assert text.startswith(name) and elements == 0, text
+    assert "Service\t<b>eldercare</b>" in text or "Service\tshelter" in text
+    boundary = layers["Boundaries: district"]
+    driver_js = "var g = window[%r]; var f = null; g.eachLayer(function (l) { f = l; }); return f;"
+    text, elements = hover(browser, m.get_name(), driver_js % boundary)
+    assert text.startswith('District <svg onload="window.__xss=2;alert(3)">District</svg>')
+    assert "<i>Evil</i> & sons" in text and elements == 0
+    browser.save_screenshot(str(artifacts / "injected_tooltip.png"))
+    assert problems(browser) == []
+
+
+def test_the_openstreetmap_basemap_is_credited_and_can_be_switched_off(browser, futian, tmp_path):
+    m = explore_region(futian)  # OpenStreetMap tiles: blocked here, as on a closed network
+    page = tmp_path / "futian_osm.html"
+    save_map(m, page)
+    open_page(browser, page)
+    assert problems(browser, allowed_network=("tile.openstreetmap.org",)) == []
+    attribution = browser.find_element("css selector", ".leaflet-control-attribution").text
+    assert "© OpenStreetMap contributors" in attribution
+    assert layer_names(browser)[:2] == ["OpenStreetMap", "No basemap"]
+    assert browser.execute_script("return document.querySelectorAll('.leaflet-tile').length") > 0
+    radio = browser.find_elements("css selector", ".leaflet-control-layers-base input")[1]
+    radio.click()
+    assert browser.execute_script("return document.querySelectorAll('.leaflet-tile').length") == 0
+    assert problems(browser, allowed_network=("tile.openstreetmap.org",)) == []
+
+
+def test_a_plain_folium_map_with_a_marker_exports_whole(browser, tmp_path):
+    import folium
+
+    m = folium.Map(location=[22.54, 114.05], zoom_start=13, tiles=None)
+    folium.Marker([22.54, 114.05], tooltip="here").add_to(m)
+    page = tmp_path / "marker.html"
+    save_map(m, page)
+    open_page(browser, page)
+    assert problems(browser) == []
+    loaded = browser.execute_script(
+        "return Array.from(document.querySelectorAll('img.leaflet-marker-icon'))"
+        ".map(function (i) { return i.complete && i.naturalWidth > 0; });"
+    )
+    assert loaded == [True]
