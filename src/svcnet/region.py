@@ -317,6 +317,24 @@ class Region:
 
         return explore_region(self, m=m, **kwargs)
 
+    def plot(self, column: str = "pop", **kwargs: Any) -> Any:
+        """A static matplotlib map for documents (see :func:`svcnet.viz.plot_region`).
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import geopandas as gpd
+        >>> from shapely.geometry import box
+        >>> grid = gpd.GeoDataFrame({"cell_id": ["a", "b"], "pop": [5, 9]},
+        ...     geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs=32650)
+        >>> Region(grid, name="toy").plot().get_title()
+        'toy: Population per cell'
+        """
+        from svcnet.viz import plot_region
+
+        return plot_region(self, column, **kwargs)
+
     def __repr__(self) -> str:
         groups = ", ".join(self.groups)
         return (

@@ -15,5 +15,6 @@ True
 
 from svcnet.viz.export import save_map, to_html
 from svcnet.viz.maps import class_breaks, explore_region
+from svcnet.viz.static import cjk_font, plot_region
 
-__all__ = ["explore_region", "class_breaks", "to_html", "save_map"]
+__all__ = ["explore_region", "class_breaks", "to_html", "save_map", "plot_region", "cjk_font"]
