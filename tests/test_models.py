@@ -438,3 +438,11 @@ def test_impossible_bounds_fail_before_solving():
         PMedian.from_cost_matrix(costs, [5, 5, 5, 5], p=3, min_load=8)
     with pytest.raises(InfeasibleError, match="min_load exceeds capacity"):
         PMedian.from_cost_matrix(costs, [5, 5, 5, 5], p=None, min_load=9, capacity=8)
+
+
+def test_pcenter_infeasible_when_p_sites_cannot_reach_everyone():
+    costs = np.array([[1.0, np.inf, np.inf], [np.inf, 1.0, np.inf], [np.inf, np.inf, 1.0]])
+    with pytest.raises(InfeasibleError, match="at least 3 are needed"):
+        PCenter.from_cost_matrix(costs, p=2).solve()
+    sol = PCenter.from_cost_matrix(costs, p=3).solve()
+    assert sol.objective == 1.0

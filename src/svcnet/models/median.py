@@ -536,9 +536,17 @@ class PCenter(LocationModel):
         is_allowed = allowed.copy()
         _, row_min = nearest_open(weighted, is_allowed)
         low = int(np.searchsorted(values, np.nanmax(row_min[needed]) if needed.any() else 0.0))
-        best = self._greedy_radius(weighted, values, needed, allowed)
-        high, best_selected = best
+        high, best_selected = self._greedy_radius(weighted, values, needed, allowed)
         status, solves = "optimal", 0
+        if best_selected is None:  # the greedy found no p sites that reach everyone: can any?
+            widest = min_cover(_coverage(weighted, values[high]), needed, self._existing, allowed,
+                               deadline=None, mip_gap=0.0, seed=seed)  # fmt: skip
+            solves += 1
+            if len(widest["selected"]) > self.p:
+                msg = (f"no {self.p} sites reach every demand point within the cutoff: at "
+                       f"least {len(widest['selected'])} are needed")  # fmt: skip
+                raise InfeasibleError(msg)
+            best_selected = widest["selected"]
         while low < high:
             if deadline is not None and time.perf_counter() > deadline:
                 status = "time_limit"
@@ -580,7 +588,7 @@ class PCenter(LocationModel):
         _, cost = nearest_open(weighted, is_open)
         radius = np.nanmax(np.where(needed, np.nan_to_num(cost, nan=np.inf), -np.inf))
         if not np.isfinite(radius):
-            return len(values) - 1, np.flatnonzero(is_open)  # refined by the bisection
+            return len(values) - 1, None  # not feasible: the caller checks the widest radius
         return int(np.searchsorted(values, radius)), np.flatnonzero(is_open)
 
     def _fill_to_p(self, selected: np.ndarray, allowed: np.ndarray) -> np.ndarray:
