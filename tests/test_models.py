@@ -446,3 +446,12 @@ def test_pcenter_infeasible_when_p_sites_cannot_reach_everyone():
         PCenter.from_cost_matrix(costs, p=2).solve()
     sol = PCenter.from_cost_matrix(costs, p=3).solve()
     assert sol.objective == 1.0
+
+
+def test_repeated_sparse_entries_add_up_as_in_scipy():
+    coo = sp.coo_matrix(([1.0, 2.0, 5.0], ([0, 0, 0], [0, 0, 1])), shape=(1, 2))
+    assert coo.toarray().tolist() == [[3.0, 5.0]]
+    sol = PMedian.from_cost_matrix(coo, p=1).solve()
+    assert sol.objective == 3.0
+    explicit_zero = sp.coo_matrix(([0.0, 5.0], ([0, 0], [0, 1])), shape=(1, 2))
+    assert PMedian.from_cost_matrix(explicit_zero, p=1).solve().objective == 0.0

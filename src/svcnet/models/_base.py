@@ -135,8 +135,9 @@ class LocationModel:
         seed
             Random seed: the same inputs and seed give the same solution.
         method
-            ``"exact"`` (MILP with HiGHS), ``"heuristic"`` (local search with a
-            bound, where the model has one) or ``"auto"`` (chosen by size).
+            ``"exact"`` (proven optimal: bounds, and the MILP with HiGHS wherever
+            they do not meet), ``"heuristic"`` (local search with a bound, where the
+            model has one) or ``"auto"`` (exact where the instance is small enough).
 
         Returns
         -------

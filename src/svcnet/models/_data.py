@@ -85,7 +85,9 @@ def as_cost_data(
         site_ids = getattr(costs, "destination_ids", None)
         costs = costs.matrix
     if sp.issparse(costs):
-        coo = sp.coo_matrix(costs)
+        csr = sp.csr_matrix(costs, copy=True)
+        csr.sum_duplicates()  # scipy's meaning of repeated entries: they add up
+        coo = csr.tocoo()
         rows, cols, vals = coo.row, coo.col, np.asarray(coo.data, dtype=float)
         shape = coo.shape
         finite = np.isfinite(vals)
