@@ -13,7 +13,8 @@ Examples
 
 from importlib.metadata import PackageNotFoundError, version
 
-from svcnet import crs, datasets, demand, errors, models
+from svcnet import costs, crs, datasets, demand, errors, models
+from svcnet.costs import CostMatrix, costs_from_graph, costs_from_points, isochrones
 from svcnet.demand import demand_from_grid
 from svcnet.errors import CRSError, InfeasibleError, InputError, SolverError, SvcnetError
 from svcnet.models import Solution, verify
@@ -26,6 +27,11 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "Region",
+    "CostMatrix",
+    "costs_from_graph",
+    "costs_from_points",
+    "isochrones",
+    "costs",
     "crs",
     "datasets",
     "demand",
