@@ -455,3 +455,33 @@ def test_repeated_sparse_entries_add_up_as_in_scipy():
     assert sol.objective == 3.0
     explicit_zero = sp.coo_matrix(([0.0, 5.0], ([0, 0], [0, 1])), shape=(1, 2))
     assert PMedian.from_cost_matrix(explicit_zero, p=1).solve().objective == 0.0
+
+
+def test_from_geodataframe_with_straight_lines_and_network_costs():
+    import svcnet
+
+    region = svcnet.datasets.load_futian()
+    demand = region.demand("pop_65plus").iloc[:60]
+    sites = region.candidates.iloc[:40]
+    model = PMedian.from_geodataframe(demand, sites, p=3, weight="weight", demand_id="cell_id",
+                                      site_id="candidate_id", unserved_penalty=5000)  # fmt: skip
+    sol = model.solve()
+    verify(sol, model)
+    chosen = sol.to_geodataframe()
+    assert len(chosen) == 3 and set(chosen["candidate_id"]) == set(sol.selected_ids)
+    assert sol.to_frame()["demand_id"].tolist() == demand["cell_id"].tolist()
+    # the same with a cost matrix from the road network (metres, 3 km cutoff)
+    costs = svcnet.costs_from_graph(region.network, demand, sites, cutoff=3000,
+                                    origin_id="cell_id", destination_id="candidate_id")  # fmt: skip
+    unreachable = list(costs.unreachable_origins)
+    assert unreachable  # a few cells lie more than 300 m from any road
+    with pytest.raises(InfeasibleError, match=str(unreachable[0])):
+        LSCP.from_geodataframe(demand, sites, radius=3000, costs=costs, demand_id="cell_id",
+                               site_id="candidate_id", weight="weight")  # fmt: skip
+    far = demand["cell_id"].isin(unreachable)
+    reachable = demand.assign(weight=demand["weight"].where(~far, 0))
+    lscp = LSCP.from_geodataframe(reachable, sites, radius=3000, costs=costs, demand_id="cell_id",
+                                  site_id="candidate_id", weight="weight")  # fmt: skip
+    sol = lscp.solve()
+    verify(sol, lscp)
+    assert sol.status == "optimal" and sol.objective >= 1
