@@ -35,7 +35,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import breadth_first_order, connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from svcnet.crs import estimate_metric_crs, is_metric
+from svcnet.crs import as_metric_crs, estimate_metric_crs, is_metric
 from svcnet.errors import CRSError, InputError
 
 logger = logging.getLogger(__name__)
@@ -301,15 +301,7 @@ def choose_crs(source: pyproj.CRS, crs: object, hints: list[object], xy: Floats)
     among ``hints`` (the layers' CRSs); else the UTM zone of the nodes' extent.
     """
     if crs is not None:
-        try:
-            target = pyproj.CRS.from_user_input(crs)
-        except pyproj.exceptions.CRSError as exc:
-            msg = f"crs={crs!r} is not a CRS pyproj understands"
-            raise CRSError(msg) from exc
-        if not is_metric(target):
-            msg = f"crs must be a projected CRS in metres; got {target.name!r}"
-            raise CRSError(msg)
-        return target
+        return as_metric_crs(crs)
     if is_metric(source):
         return source
     for hint in hints:

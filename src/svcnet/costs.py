@@ -69,7 +69,7 @@ from scipy.spatial import cKDTree
 
 from svcnet import _graph
 from svcnet._validate import check_choice, check_geodataframe
-from svcnet.crs import estimate_metric_crs, is_metric
+from svcnet.crs import as_metric_crs, estimate_metric_crs, is_metric
 from svcnet.errors import CRSError, InputError
 
 logger = logging.getLogger(__name__)
@@ -507,14 +507,7 @@ def costs_from_points(
     origins = _check_layer(origins, "origins", origin_id)
     destinations = _check_layer(destinations, "destinations", destination_id)
     if crs is not None:
-        try:
-            target = pyproj.CRS.from_user_input(crs)
-        except pyproj.exceptions.CRSError as exc:
-            msg = f"crs={crs!r} is not a CRS pyproj understands"
-            raise CRSError(msg) from exc
-        if not is_metric(target):
-            msg = f"crs must be a projected CRS in metres; got {target.name!r}"
-            raise CRSError(msg)
+        target = as_metric_crs(crs)
     elif is_metric(origins.crs):
         target = origins.crs
     elif is_metric(destinations.crs):

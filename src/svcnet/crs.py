@@ -70,6 +70,7 @@ __all__ = [
     "estimate_metric_crs",
     "to_metric",
     "is_metric",
+    "as_metric_crs",
     "wgs84_to_gcj02",
     "gcj02_to_wgs84",
     "gcj02_to_bd09",
@@ -128,6 +129,45 @@ def _horizontal(crs: pyproj.CRS) -> pyproj.CRS:
     if crs.is_compound and crs.sub_crs_list:
         crs = crs.sub_crs_list[0]
     return crs
+
+
+def as_metric_crs(crs: object, name: str = "crs") -> pyproj.CRS:
+    """The CRS the caller gave, checked to be projected in metres.
+
+    Parameters
+    ----------
+    crs
+        Anything :meth:`pyproj.CRS.from_user_input` reads.
+    name
+        The argument's name, for messages.
+
+    Returns
+    -------
+    pyproj.CRS
+
+    Raises
+    ------
+    CRSError
+        When pyproj cannot read it, or it is not a metric projected CRS.
+
+    Examples
+    --------
+    >>> as_metric_crs("EPSG:32650").to_epsg()
+    32650
+    >>> as_metric_crs(4326)
+    Traceback (most recent call last):
+    ...
+    svcnet.errors.CRSError: crs must be a projected CRS in metres; got 'WGS 84'
+    """
+    try:
+        target = pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as exc:
+        msg = f"{name}={crs!r} is not a CRS pyproj understands"
+        raise CRSError(msg) from exc
+    if not is_metric(target):
+        msg = f"{name} must be a projected CRS in metres; got {target.name!r}"
+        raise CRSError(msg)
+    return target
 
 
 def is_metric(crs: object) -> bool:

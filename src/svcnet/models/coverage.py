@@ -158,11 +158,7 @@ class LSCP(LocationModel):
         }
 
     def _assign(self, selected, assignment):
-        site, cost = super()._assign(selected, assignment)
-        beyond = cost > self.radius
-        site[beyond] = -1
-        cost[beyond] = np.nan
-        return site, cost
+        return _within_radius(*super()._assign(selected, assignment), self.radius)
 
     def _recompute(self, solution: Solution) -> dict[str, Any]:
         selected = self._check_open_set(solution)
@@ -332,11 +328,7 @@ class MCLP(LocationModel):
                 "method": "mip", "timings": {"solve": time.perf_counter() - started}}  # fmt: skip
 
     def _assign(self, selected, assignment):
-        site, cost = super()._assign(selected, assignment)
-        beyond = cost > self.radius
-        site[beyond] = -1
-        cost[beyond] = np.nan
-        return site, cost
+        return _within_radius(*super()._assign(selected, assignment), self.radius)
 
     def _recompute(self, solution: Solution) -> dict[str, Any]:
         selected = self._check_open_set(solution)
@@ -346,6 +338,14 @@ class MCLP(LocationModel):
         is_open[selected] = True
         covered = (self._cover @ is_open.astype(float)) > 0
         return {"objective": float(self._weights[covered].sum()), "covered": int(covered.sum())}
+
+
+def _within_radius(site: np.ndarray, cost: np.ndarray, radius: float):
+    """Demand beyond the radius of its nearest open site counts as not covered (-1, NaN)."""
+    beyond = cost > radius
+    site[beyond] = -1
+    cost[beyond] = np.nan
+    return site, cost
 
 
 def _check_p(p: object, n_existing: int, n_allowed: int) -> int:
