@@ -144,9 +144,14 @@ def test_bundled_files_are_small_and_documented():
 
 
 def test_data_dir_env_override(tmp_path, monkeypatch):
+    bundled = datasets.data_dir()
     monkeypatch.setenv("SVCNET_DATA", str(tmp_path))
-    # an empty folder is skipped in favour of the bundled copy
-    assert datasets.data_dir() != tmp_path
+    # an incomplete folder is passed over in favour of the bundled copy
+    assert datasets.data_dir() == bundled
+    for name in ("futian.gpkg", "shenzhen.gpkg", "futian_roads.graphml.gz"):
+        (tmp_path / name).symlink_to(bundled / name)
+    assert datasets.data_dir() == tmp_path
+    assert datasets.load_futian().sources[0].parent == tmp_path
 
 
 @pytest.mark.skipif(not RAW.exists(), reason="raw data folder ../shared/data/raw not present")

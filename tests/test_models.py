@@ -485,3 +485,15 @@ def test_from_geodataframe_with_straight_lines_and_network_costs():
     sol = lscp.solve()
     verify(sol, lscp)
     assert sol.status == "optimal" and sol.objective >= 1
+
+
+def test_pair_costs_reads_stored_entries_and_marks_absent_pairs():
+    from svcnet.models._base import pair_costs
+
+    dense = np.array([[0.0, np.inf, 2.0], [np.inf, 5.0, np.inf]])
+    matrix = _as_sparse(dense)
+    rows, cols = np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 0, 1, 2])
+    got = pair_costs(matrix, rows, cols)
+    expected = dense[rows, cols]
+    assert np.array_equal(np.isnan(got), np.isinf(expected))
+    assert got[~np.isnan(got)].tolist() == [0.0, 2.0, 5.0]

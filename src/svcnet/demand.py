@@ -27,10 +27,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
 
 from svcnet._validate import check_counts, check_geodataframe
-from svcnet.crs import estimate_metric_crs, is_metric
+from svcnet.crs import as_metric_crs, estimate_metric_crs, is_metric
 from svcnet.errors import CRSError, InputError
 
 logger = logging.getLogger(__name__)
@@ -75,12 +74,10 @@ def _metric_frame(frame: gpd.GeoDataFrame | gpd.GeoSeries, crs: object | None, n
     if frame.crs is None:
         msg = f"{name} has no CRS; set one with .set_crs(...)"
         raise CRSError(msg, layer=name)
-    target = CRS.from_user_input(crs) if crs is not None else None
-    if target is None:
+    if crs is not None:
+        target = as_metric_crs(crs)
+    else:
         target = frame.crs if is_metric(frame.crs) else estimate_metric_crs(frame)
-    if not is_metric(target):
-        msg = f"crs must be a projected CRS in metres; got {target.to_string()}"
-        raise CRSError(msg, layer=name)
     return frame.to_crs(target)
 
 

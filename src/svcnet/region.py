@@ -24,9 +24,9 @@ import pandas as pd
 from pyproj import CRS
 
 from svcnet._validate import check_counts, check_geodataframe
-from svcnet.crs import estimate_metric_crs, is_metric
+from svcnet.crs import as_metric_crs, estimate_metric_crs, is_metric
 from svcnet.demand import POPULATION_GROUPS, aggregate_grid, demand_from_grid, grid_from_raster
-from svcnet.errors import CRSError, InputError
+from svcnet.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -509,11 +509,7 @@ def _renamed(
 def _choose_crs(grid: gpd.GeoDataFrame, crs: object | None) -> CRS:
     if crs is None:
         return grid.crs if is_metric(grid.crs) else estimate_metric_crs(grid)
-    target = CRS.from_user_input(crs)
-    if not is_metric(target):
-        msg = f"the region's crs must be projected in metres; got {target.to_string()}"
-        raise CRSError(msg)
-    return target
+    return as_metric_crs(crs)
 
 
 def _check_population(population: object, *, repair: bool) -> gpd.GeoDataFrame:

@@ -249,12 +249,18 @@ def pair_costs(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.
     >>> pair_costs(m, np.array([0, 0]), np.array([0, 1])).tolist()
     [nan, 2.0]
     """
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
     out = np.full(len(rows), np.nan)
-    for k, (r, c) in enumerate(zip(np.asarray(rows), np.asarray(cols), strict=True)):
-        start, end = matrix.indptr[r], matrix.indptr[r + 1]
-        idx = np.searchsorted(matrix.indices[start:end], c)
-        if idx < end - start and matrix.indices[start + idx] == c:
-            out[k] = matrix.data[start + idx]
+    if len(rows) == 0:
+        return out
+    # stored entries keyed by row * n_cols + col are sorted (CSR with sorted indices)
+    matrix = matrix if matrix.has_sorted_indices else matrix.sorted_indices()
+    keys = row_of_entries(matrix) * matrix.shape[1] + matrix.indices
+    wanted = rows * matrix.shape[1] + cols
+    pos = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+    found = (keys[pos] == wanted) if len(keys) else np.zeros(len(rows), dtype=bool)
+    out[found] = matrix.data[pos[found]]
     return out
 
 

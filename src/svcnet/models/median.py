@@ -218,7 +218,7 @@ class PMedian(LocationModel):
                     "bound": min(lower, upper), "status": status,
                     "method": "local search + lagrangian", "timings": timings,
                     "details": details}  # fmt: skip
-        closed, opened = heur.fix_sites(lagr.rho, _lagrangian_value(lagr), upper, self.p,
+        closed, opened = heur.fix_sites(lagr.rho, lagr.bound, upper, self.p,
                                         self._existing, allowed, keep=is_open)  # fmt: skip
         details["fixed_closed"], details["fixed_open"] = int(closed.sum()), int(opened.sum())
         result = self._solve_mip(allowed & ~closed, opened, is_open, deadline, mip_gap, seed,
@@ -434,10 +434,6 @@ class PMedian(LocationModel):
             if not np.allclose(costs, nearest[rows], rtol=1e-9, atol=1e-9):
                 raise VerificationError("some demand is not served by its nearest open site")
         return {"objective": objective, "loads": loads[selected]}
-
-
-def _lagrangian_value(lagr: heur.LagrangianResult) -> float:
-    return float(lagr.bound)
 
 
 def _check_penalty(penalty: object) -> float | None:
