@@ -13,12 +13,14 @@ Examples
 
 from importlib.metadata import PackageNotFoundError, version
 
-from svcnet import costs, crs, datasets, demand, errors, models
+from svcnet import costs, crs, datasets, demand, errors, indicators, models, standards
 from svcnet.costs import CostMatrix, costs_from_graph, costs_from_points, isochrones
 from svcnet.demand import demand_from_grid
 from svcnet.errors import CRSError, InfeasibleError, InputError, SolverError, SvcnetError
 from svcnet.models import Solution, verify
+from svcnet.plan import Plan
 from svcnet.region import Region
+from svcnet.services import plan_centers
 
 try:
     __version__ = version("svcnet")
@@ -27,6 +29,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "Region",
+    "Plan",
+    "plan_centers",
     "CostMatrix",
     "costs_from_graph",
     "costs_from_points",
@@ -37,6 +41,8 @@ __all__ = [
     "demand",
     "demand_from_grid",
     "errors",
+    "indicators",
+    "standards",
     "models",
     "Solution",
     "verify",

@@ -1,0 +1,349 @@
+"""Community service centers: population-bounded service areas within a walk.
+
+Every center serves between a lower and an upper number of people (the
+Shenzhen plan: 15,000-20,000), each populated cell is served by one center,
+and the total walking time of the people is least. Walks beyond the walking
+limit are allowed only at a steep price (each minute over counts
+``LATE_WEIGHT`` + 1 times), so cells are served within the limit wherever the
+street network allows; the plan lists where it does not. The number of
+centers follows from the population and the bounds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from svcnet import indicators, standards
+from svcnet.errors import InfeasibleError, InputError
+from svcnet.models import PMedian, verify
+from svcnet.plan import Plan
+from svcnet.services._common import (
+    choose_candidates,
+    existing_facilities,
+    gap_candidates,
+    nearest_minutes,
+    people_phrase,
+    planning_cells,
+    site_table,
+    solver_record,
+    split_heavy_cells,
+)
+from svcnet.services._travel import DETOUR_FACTOR, travel_minutes
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["plan_centers", "LATE_WEIGHT"]
+
+#: Each minute of walk beyond the limit counts this many extra minutes in the objective.
+LATE_WEIGHT = 4.0
+_CENTER_SERVICES = ("community_center",)
+
+
+def plan_centers(
+    region: Any,
+    *,
+    people_per_center: tuple[float, float] | Any = None,
+    walk_minutes: float = 10.0,
+    max_minutes: float | None = None,
+    walk_speed: float | Any = None,
+    existing: Any = None,
+    allow_closing: bool = False,
+    candidates: Any = None,
+    fill_gaps: bool = True,
+    group: str = "pop",
+    time_limit: float = 120.0,
+    mip_gap: float = 0.01,
+    seed: int = 0,
+) -> Plan:
+    """Plan community service centers as population-bounded service areas.
+
+    Parameters
+    ----------
+    region
+        A :class:`svcnet.Region` (its population grid, finest boundary level,
+        facilities, candidates and street network, when it has one).
+    people_per_center
+        (least, most) people per center; default the Shenzhen plan's norm
+        ``people_per_center`` (15,000-20,000).
+    walk_minutes
+        The walking limit a center should be within.
+    max_minutes
+        The longest walk allowed at all (default twice ``walk_minutes``);
+        cells with no site within it can only be left unserved.
+    walk_speed
+        Metres per minute; default the planning norm ``walking_speed`` (60 m/min).
+    existing
+        Existing centers kept open: None for the region's facilities whose
+        ``service`` is ``community_center``, False to plan from scratch, or a
+        GeoDataFrame of points.
+    allow_closing
+        Let the model close existing centers.
+    candidates
+        Candidate sites (GeoDataFrame of points with ``candidate_id``);
+        default the region's building candidates.
+    fill_gaps
+        Add the centre of every cell that has no candidate within the walking
+        limit as a modelled candidate (so areas without mapped buildings can
+        still get a center); the plan's notes say how many.
+    group
+        The population group the bounds count.
+    time_limit, mip_gap, seed
+        Passed to the solver (:meth:`svcnet.models.PMedian.solve`).
+
+    Returns
+    -------
+    Plan
+        ``sites`` has ``capacity`` (the upper bound) and ``population_served``
+        within the bounds; unserved cells are listed with the reason in
+        ``notes``.
+
+    Raises
+    ------
+    InputError
+        Unknown group, no candidates, bad bounds.
+    InfeasibleError
+        Fewer people in the region than one center's lower bound.
+
+    Examples
+    --------
+    >>> import svcnet
+    >>> plan = plan_centers(svcnet.datasets.load_futian(), time_limit=60)  # doctest: +SKIP
+    >>> plan.sites[["site_id", "population_served", "reason"]].head(3)  # doctest: +SKIP
+    """
+    bounds = standards.resolve("people_per_center", people_per_center)
+    speed = standards.resolve("walking_speed", walk_speed)
+    low, high = bounds.low, bounds.high
+    max_minutes = 2.0 * walk_minutes if max_minutes is None else float(max_minutes)
+    _check_minutes(walk_minutes, max_minutes)
+    cells, level, notes = planning_cells(region, group)
+    if cells[group].sum() < low:
+        msg = (f"the region has {cells[group].sum():,.0f} people in {group!r}, fewer than one "
+               f"center's lower bound of {low:,.0f}")  # fmt: skip
+        raise InfeasibleError(msg)
+    cells, split_notes = split_heavy_cells(cells, group, high / 2.0)
+    notes += split_notes
+    people = cells[group].to_numpy(dtype=float)
+    kept = existing_facilities(region, existing, _CENTER_SERVICES, "centers")
+    chosen = choose_candidates(region, candidates, kinds=("building",))
+    if fill_gaps:
+        reach_m = walk_minutes * speed.value / DETOUR_FACTOR
+        chosen, gap_notes = gap_candidates(cells, chosen, reach_m, group)
+        notes += gap_notes
+    sites = site_table(kept, chosen, region.crs)
+    travel = travel_minutes(
+        cells, sites, network=region.network, max_minutes=max_minutes,
+        speed_m_per_min=speed.value,
+    )  # fmt: skip
+    notes += list(travel.notes)
+    n_kept = len(kept)
+    minutes_before = nearest_minutes(travel.matrix, np.arange(n_kept))
+    priced = _late_priced(travel.matrix, walk_minutes)
+    penalty = 2.0 * (max_minutes + LATE_WEIGHT * (max_minutes - walk_minutes))
+    min_load = np.full(len(sites), low)
+    min_load[:n_kept] = _reachable_floor(travel.matrix, people, n_kept, low, sites, notes)
+    site_units = _site_units(region, level, sites, cells)
+    keep_open = np.zeros(len(sites), bool)
+    keep_open[:n_kept] = not allow_closing
+    logger.info("centers: %d cells x %d sites, %d pairs", *priced.shape, priced.nnz)
+    selected, assignment, records = _solve_by_unit(
+        priced, people, cells["unit"].to_numpy(), site_units, min_load, keep_open,
+        high=high, penalty=penalty, time_limit=time_limit, mip_gap=mip_gap, seed=seed,
+    )  # fmt: skip
+    if len(records) > 1:
+        notes.append(
+            f"Centers serve the people of their own {level} only: the plan is solved "
+            f"{level} by {level} ({len(records)} parts) and the bounds add up."
+        )
+    return _build_plan(
+        region, cells, level, sites, travel, selected, assignment, records, minutes_before,
+        walk_minutes=walk_minutes, bounds=bounds, speed=speed, group=group, notes=notes,
+        parameters={"people_per_center": (low, high), "walk_minutes": walk_minutes,
+                    "max_minutes": max_minutes, "walk_speed_m_per_min": speed.value,
+                    "allow_closing": allow_closing, "existing": n_kept,
+                    "time_limit": time_limit, "mip_gap": mip_gap, "seed": seed},
+    )  # fmt: skip
+
+
+def _check_minutes(walk_minutes: float, max_minutes: float) -> None:
+    if not (math.isfinite(walk_minutes) and walk_minutes > 0):
+        raise InputError(f"walk_minutes must be a positive number; got {walk_minutes!r}")
+    if not (math.isfinite(max_minutes) and max_minutes >= walk_minutes):
+        msg = f"max_minutes ({max_minutes!r}) must be at least walk_minutes ({walk_minutes!r})"
+        raise InputError(msg)
+
+
+def _late_priced(matrix, walk_minutes: float):
+    """Minutes, with every minute beyond the limit counted ``1 + LATE_WEIGHT`` times."""
+    priced = matrix.copy()
+    priced.data = priced.data + LATE_WEIGHT * np.maximum(priced.data - walk_minutes, 0.0)
+    return priced
+
+
+def _reachable_floor(matrix, people, n_kept, low, sites, notes) -> np.ndarray:
+    """Lower bounds of the existing centers: the norm, or all they can reach if fewer."""
+    floors = np.full(n_kept, float(low))
+    if not n_kept:
+        return floors
+    reach = np.asarray(matrix[:, :n_kept].T.astype(bool) @ people).ravel()
+    short = np.flatnonzero(reach < low)
+    for j in short:
+        floors[j] = 0.0
+        notes.append(
+            f"Existing center {sites.at[j, 'site_id']} ({sites.at[j, 'name']}) can reach only "
+            f"{reach[j]:,.0f} people within the longest walk; it is kept without a lower bound."
+        )
+    return floors
+
+
+def _site_units(region: Any, level: str, sites: Any, cells: Any) -> np.ndarray:
+    """The unit each site lies in (the nearest unit for a site outside every unit)."""
+    if level not in region.boundaries:
+        return np.full(len(sites), cells["unit"].iloc[0], dtype=object)
+    units = region.boundaries[level][[level, "geometry"]]
+    joined = gpd.sjoin_nearest(sites[["geometry"]], units, how="left")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    return joined[level].astype(str).reindex(sites.index).to_numpy(dtype=object)
+
+
+def _solve_by_unit(priced, people, cell_units, site_units, min_load, keep_open, *, high,
+                   penalty, time_limit, mip_gap, seed):  # fmt: skip
+    """One population-bounded model per unit; the time limit shared by the pairs."""
+    selected: list[np.ndarray] = []
+    assignment = np.full(priced.shape[0], -1, dtype=np.int64)
+    records = []
+    units = sorted(set(cell_units))
+    rows_of = {u: np.flatnonzero(cell_units == u) for u in units}
+    cols_of = {u: np.flatnonzero(site_units == u) for u in units}
+    pairs = {u: max(priced[rows_of[u]][:, cols_of[u]].nnz, 1) for u in units}
+    total_pairs = sum(pairs.values())
+    for unit in tqdm(units, desc="centers by unit", disable=len(units) < 3):
+        rows, cols = rows_of[unit], cols_of[unit]
+        sub = priced[rows][:, cols]
+        limit = max(time_limit * pairs[unit] / total_pairs, 1.0)
+        try:
+            model = PMedian.from_cost_matrix(
+                sub, people[rows], p=None, capacity=high, min_load=min_load[cols],
+                loads=people[rows], unserved_penalty=penalty,
+                existing=np.flatnonzero(keep_open[cols]),
+            )  # fmt: skip
+        except InfeasibleError as exc:
+            logger.info("%s: no center can meet its bounds (%s)", unit, exc)
+            records.append({"part": unit, "status": "infeasible", "sites": 0})
+            continue
+        solution = model.solve(time_limit=limit, mip_gap=mip_gap, seed=seed)
+        verify(solution, model)
+        served = solution.assignment >= 0
+        assignment[rows[served]] = cols[solution.assignment[served]]
+        selected.append(cols[solution.selected])
+        records.append(solver_record(solution, part=str(unit)))
+    if len(records) > 1:
+        records.append(_total_record(records))
+    chosen = np.concatenate(selected) if selected else np.zeros(0, dtype=np.int64)
+    return np.sort(chosen), assignment, records
+
+
+def _total_record(records: list[dict[str, Any]]) -> dict[str, Any]:
+    solved = [r for r in records if "objective" in r]
+    objective = sum(r["objective"] for r in solved)
+    bound = sum(r["bound"] for r in solved)
+    gap = (objective - bound) / objective if objective > 0 else 0.0
+    return {"part": "total", "model": "PMedian", "status": "sum of parts",
+            "objective": objective, "bound": bound, "gap": gap,
+            "seconds": sum(r["seconds"] for r in solved),
+            "method": "one model per unit", "sites": sum(r["sites"] for r in records)}  # fmt: skip
+
+
+def _build_plan(region, cells, level, sites, travel, selected, assignment, records,
+                minutes_before, *, walk_minutes, bounds, speed, group, notes,
+                parameters) -> Plan:  # fmt: skip
+    people = cells[group].to_numpy(dtype=float)
+    served = assignment >= 0
+    raw = np.full(len(cells), np.nan)
+    rows = np.flatnonzero(served)
+    raw[rows] = np.asarray(travel.matrix[rows, assignment[rows]]).ravel()
+    site_ids = sites["site_id"].to_numpy()
+    table = pd.DataFrame({
+        "cell_id": cells["cell_id"].to_numpy(),
+        "unit": cells["unit"].to_numpy(),
+        "site_id": np.where(served, site_ids[np.maximum(assignment, 0)], None),
+        "minutes": raw,
+        "minutes_before": minutes_before,
+        "straight_line": travel.straight,
+    })  # fmt: skip
+    for g in region.groups:
+        table[g] = cells[g].to_numpy()
+    open_sites = _ranked_sites(sites, selected, table, people, walk_minutes, bounds)
+    if (~served).any():
+        notes.append(
+            f"{people_phrase(people[~served].sum())} in {int((~served).sum()):,} cells are "
+            f"left unserved: no center can gather {bounds.low:,.0f} people within the longest "
+            f"walk of them (cells listed in plan.unserved)."
+        )
+    late = served & (raw > walk_minutes)
+    if late.any():
+        notes.append(
+            f"{people_phrase(people[late].sum())} are served beyond a {walk_minutes:g}-minute "
+            f"walk: the street network and the bounds leave no nearer center for them."
+        )
+    units = _unit_gap(table, group, bounds, open_sites)
+    return Plan(
+        "community service centers", region.name, open_sites, table, cells,
+        unit_level=level, threshold_minutes=walk_minutes, group=group,
+        norms=[bounds, speed], solver=records, notes=notes,
+        parameters={**parameters, "travel": travel.basis}, unit_table=units,
+    )  # fmt: skip
+
+
+def _ranked_sites(sites, selected, table, people, walk_minutes, bounds):
+    open_sites = sites.iloc[np.asarray(selected)].copy()
+    by_site = table.assign(people=people, far_before=people * (table["minutes_before"] >
+                                                                walk_minutes))  # fmt: skip
+    by_site["person_minutes"] = by_site["people"] * by_site["minutes"]
+    sums = by_site.groupby("site_id")[["people", "far_before", "person_minutes"]].sum()
+    sums = sums.reindex(open_sites["site_id"]).fillna(0.0)
+    open_sites["population_served"] = sums["people"].to_numpy()
+    open_sites["capacity"] = float(bounds.high)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        open_sites["mean_minutes"] = (sums["person_minutes"] / sums["people"]).to_numpy()
+    open_sites["newly_within_walk"] = sums["far_before"].to_numpy()
+    open_sites = open_sites.sort_values(
+        ["status", "newly_within_walk", "population_served"], ascending=[False, False, False]
+    )
+    is_new = open_sites["status"] == "new"
+    open_sites["rank"] = pd.array(np.where(is_new, np.cumsum(is_new), 0), dtype="Int64")
+    open_sites.loc[~is_new, "rank"] = pd.NA
+    open_sites["reason"] = [
+        _reason(row, walk_minutes) for row in open_sites.itertuples(index=False)
+    ]
+    first = ["site_id", "name", "status", "rank", "population_served", "capacity",
+             "mean_minutes", "reason"]  # fmt: skip
+    rest = [c for c in open_sites.columns if c not in first]
+    return open_sites[first + rest].reset_index(drop=True)
+
+
+def _reason(row: Any, walk_minutes: float) -> str:
+    served = people_phrase(row.population_served)
+    text = f"serves {served}"
+    if row.status == "new" and row.newly_within_walk > 0:
+        text += (f", {row.newly_within_walk:,.0f} of them now beyond a {walk_minutes:g}-minute "
+                 f"walk of any center")  # fmt: skip
+    if row.status == "existing":
+        text = "existing center, kept; " + text
+    return text + f"; mean walk {row.mean_minutes:.1f} min"
+
+
+def _unit_gap(table: pd.DataFrame, group: str, bounds, sites) -> pd.DataFrame:
+    """Centers the norm asks for per unit (``indicators.center_gap``), before the plan."""
+    people = table.groupby("unit")[group].sum()
+    kept = sites[sites["status"] == "existing"]["site_id"]
+    unit_of = table.dropna(subset=["site_id"]).groupby("site_id")["unit"].first()
+    existing = kept.map(unit_of).value_counts()
+    gap = indicators.center_gap(people, existing, people_per_center=bounds)
+    return gap[["centers_min", "centers_max", "centers_gap"]]
