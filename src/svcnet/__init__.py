@@ -13,7 +13,7 @@ Examples
 
 from importlib.metadata import PackageNotFoundError, version
 
-from svcnet import costs, crs, datasets, demand, errors, indicators, models, standards
+from svcnet import access, costs, crs, datasets, demand, errors, indicators, models, standards
 from svcnet.costs import CostMatrix, costs_from_graph, costs_from_points, isochrones
 from svcnet.demand import demand_from_grid
 from svcnet.errors import CRSError, InfeasibleError, InputError, SolverError, SvcnetError
@@ -35,6 +35,7 @@ __all__ = [
     "costs_from_graph",
     "costs_from_points",
     "isochrones",
+    "access",
     "costs",
     "crs",
     "datasets",
