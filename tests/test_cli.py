@@ -9,7 +9,7 @@ from svcnet.cli import main
 
 def test_demo_writes_tables_layers_and_maps(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out)]) == 0
+    assert main(["demo", "--out", str(out), "--time-limit", "10"]) == 0
     printed = capsys.readouterr().out
     assert "1553225" in printed and "17494398" in printed
     futian = pd.read_csv(out / "futian_summary.csv")
@@ -21,6 +21,11 @@ def test_demo_writes_tables_layers_and_maps(tmp_path, capsys):
     html = (out / "futian_map.html").read_text(encoding="utf-8")
     assert "leaflet" in html.lower() and "Boundaries: district" in html and "100m_E" in html
     assert not list(out.glob("*.tmp*")) and not list(out.glob(".*"))
+    for service in ("centers", "eldercare", "shelters", "charity"):
+        report = (out / f"futian_{service}_report.html").read_text(encoding="utf-8")
+        assert "Futian" in report and "<svg" in report
+        assert list((out / f"futian_{service}").glob("*.gpkg"))
+    assert "community service centers" in printed
 
 
 def test_info_describes_a_file(capsys):

@@ -20,7 +20,13 @@ from svcnet.errors import CRSError, InfeasibleError, InputError, SolverError, Sv
 from svcnet.models import Solution, verify
 from svcnet.plan import Plan
 from svcnet.region import Region
-from svcnet.services import plan_centers
+from svcnet.services import (
+    plan_centers,
+    plan_charity,
+    plan_child_welfare,
+    plan_eldercare,
+    plan_shelters,
+)
 
 try:
     __version__ = version("svcnet")
@@ -31,6 +37,10 @@ __all__ = [
     "Region",
     "Plan",
     "plan_centers",
+    "plan_eldercare",
+    "plan_child_welfare",
+    "plan_shelters",
+    "plan_charity",
     "CostMatrix",
     "costs_from_graph",
     "costs_from_points",

@@ -1,17 +1,20 @@
 """The ``svcnet`` command line.
 
 ``svcnet demo --out DIR`` runs the main job on the bundled Shenzhen data;
-``svcnet info FILE`` shows what svcnet sees in a data file.
+``svcnet plan SCENARIO.yaml --out DIR`` runs the plans of a scenario file
+(:mod:`svcnet.scenario`); ``svcnet info FILE`` shows what svcnet sees in a data file.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -22,30 +25,83 @@ logger = logging.getLogger(__name__)
 __all__ = ["main"]
 
 
-def _demo(out: Path) -> int:
+def _demo(out: Path, time_limit: float) -> int:
     from svcnet import datasets
-    from svcnet.io import write_table, write_vector
-    from svcnet.viz import save_map
 
     started = time.perf_counter()
     written = []
     for loader in (datasets.load_futian, datasets.load_shenzhen):
         region = loader()
-        stem = region.name.lower()
         logger.info("loaded %r", region)
-        summary = region.summary()
-        protected = region.sources
-        write_table(summary, out / f"{stem}_summary.csv", protected=protected)
-        write_vector(region.population, out / f"{stem}.gpkg", layer="population",
-                     protected=protected)  # fmt: skip
-        for level, units in region.boundaries.items():
-            write_vector(units, out / f"{stem}.gpkg", layer=level, protected=protected)
-        save_map(region.explore(), out / f"{stem}_map.html", protected=protected)
-        written += [f"{stem}_summary.csv", f"{stem}.gpkg", f"{stem}_map.html"]
-        _print_summary(region.name, summary)
+        written += _region_outputs(region, out)
+        for name, planner, limit in _demo_plans(region, time_limit):
+            written += _plan_outputs(region, name, planner, limit, out)
     elapsed = time.perf_counter() - started
-    sys.stdout.write(f"\nWrote {', '.join(written)} to {out} in {elapsed:.1f} s\n")
+    sys.stdout.write(f"\nWrote {len(written)} files to {out} in {elapsed:.1f} s:\n")
+    sys.stdout.write("".join(f"  {name}\n" for name in written))
     return 0
+
+
+def _region_outputs(region, out: Path) -> list[str]:
+    from svcnet.io import write_table, write_vector
+    from svcnet.viz import save_map
+
+    stem = region.name.lower()
+    summary = region.summary()
+    protected = region.sources
+    write_table(summary, out / f"{stem}_summary.csv", protected=protected)
+    write_vector(region.population, out / f"{stem}.gpkg", layer="population",
+                 protected=protected)  # fmt: skip
+    for level, units in region.boundaries.items():
+        write_vector(units, out / f"{stem}.gpkg", layer=level, protected=protected)
+    save_map(region.explore(), out / f"{stem}_map.html", protected=protected)
+    _print_summary(region.name, summary)
+    return [f"{stem}_summary.csv", f"{stem}.gpkg", f"{stem}_map.html"]
+
+
+def _demo_plans(region, time_limit: float) -> list[tuple[str, Any, float]]:
+    """The plans the demo makes for a region: (name, planner, time limit).
+
+    Futian gets all four planners on its street network. The city-wide plans wait for the
+    population-bounded solver to scale (see the closing notes of the models issue).
+    """
+    import svcnet
+
+    if region.name != "Futian":
+        return []
+    return [
+        ("centers", svcnet.plan_centers, time_limit),
+        ("eldercare", svcnet.plan_eldercare, time_limit),
+        ("shelters", svcnet.plan_shelters, time_limit),
+        ("charity", svcnet.plan_charity, time_limit),
+    ]
+
+
+def _plan_outputs(region, name: str, planner, limit: float, out: Path) -> list[str]:
+    from svcnet.viz import save_report
+
+    stem = f"{region.name.lower()}_{name}"
+    plan = planner(region, time_limit=limit)
+    folder = out / stem
+    files = plan.to_files(folder, protected=region.sources)
+    save_report(plan, out / f"{stem}_report.html", protected=region.sources)
+    _print_plan(plan)
+    return [str(p.relative_to(out)) for p in files] + [f"{stem}_report.html"]
+
+
+def _print_plan(plan) -> None:
+    total = plan.summary().loc["total"]
+    new = int((plan.sites["status"] == "new").sum())
+    kept = len(plan.sites) - new
+    t = f"{plan.threshold_minutes:g}"
+    sys.stdout.write(
+        f"\n{plan.region_name}: {plan.service}: {new} new and {kept} existing sites; "
+        f"people within {t} min {total[f'within_{t}min_before']:.1%} -> "
+        f"{total[f'within_{t}min_after']:.1%}; unserved {total['unserved']:,.0f}; "
+        f"solver gap {plan.solver_gap:.2%} in {plan.solver_seconds:.0f} s\n"
+    )
+    for note in plan.notes:
+        sys.stdout.write(f"  - {note}\n")
 
 
 def _print_summary(name: str, summary: pd.DataFrame) -> None:
@@ -56,11 +112,64 @@ def _print_summary(name: str, summary: pd.DataFrame) -> None:
     sys.stdout.write(f"\n{name}\n{text}\n")
 
 
+def _plan(path: Path, out: Path, time_limit: float | None) -> int:
+    from svcnet.scenario import load_scenario, run_scenario
+
+    started = time.perf_counter()
+    scenario = load_scenario(path)
+    sys.stdout.write(f"{scenario.name}: planning {', '.join(scenario.services)}\n")
+    written = run_scenario(scenario, out, time_limit=time_limit, on_plan=_print_scenario_plan)
+    elapsed = time.perf_counter() - started
+    sys.stdout.write(f"\nWrote {len(written)} files to {out} in {elapsed:.1f} s:\n")
+    sys.stdout.write("".join(f"  {_relative(p, out)}\n" for p in written))
+    return 0
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return str(path)
+
+
+def _print_scenario_plan(name: str, plan, files: list[Path]) -> None:
+    """A plan's summary: sites new and kept, coverage before -> after, solver gap, notes."""
+    status = plan.sites["status"]
+    new = int((status == "new").sum())
+    kept = int((status == "existing").sum())
+    lines = [f"\n{name}: {plan.service} in {plan.region_name}",
+             f"  sites: {new} new, {kept} existing kept"]  # fmt: skip
+    total = plan.summary().loc["total"]
+    t = f"{plan.threshold_minutes:g}"
+    before, after = f"within_{t}min_before", f"within_{t}min_after"
+    if before in total.index and after in total.index:
+        unserved = f"; unserved {total['unserved']:,.0f}" if "unserved" in total.index else ""
+        lines.append(f"  people within {t} min: {total[before]:.1%} -> {total[after]:.1%}"
+                     f"{unserved}")  # fmt: skip
+    gap, seconds = plan.solver_gap, plan.solver_seconds
+    if math.isfinite(gap):
+        lines.append(f"  solver gap: {gap:.2%} in {seconds:.0f} s")
+    else:
+        lines.append(f"  solver gap: unknown (no lower bound) after {seconds:.0f} s")
+    lines += [f"  - {note}" for note in plan.notes]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
 def _info(path: Path) -> int:
     from svcnet._info import describe_file
 
     sys.stdout.write(describe_file(path) + "\n")
     return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +180,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the main job on the bundled Shenzhen data")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
+    demo.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS",
+                      help="solver time per Futian plan (the city-wide plan gets 3x)")  # fmt: skip
+    plan = sub.add_parser("plan", help="run the plans of a scenario file (YAML)")
+    plan.add_argument("scenario", type=Path, help="the scenario file (see svcnet.scenario)")
+    plan.add_argument("--out", type=Path, required=True, help="output folder")
+    plan.add_argument("--time-limit", type=_seconds, default=None, metavar="SECONDS",
+                      help="solver seconds per plan (overrides the scenario)")  # fmt: skip
     info = sub.add_parser("info", help="what svcnet sees in a data file")
     info.add_argument("file", type=Path)
     return parser
@@ -105,7 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
     try:
         if args.command == "demo":
-            return _demo(args.out)
+            return _demo(args.out, args.time_limit)
+        if args.command == "plan":
+            return _plan(args.scenario, args.out, args.time_limit)
         return _info(args.file)
     except SvcnetError as exc:
         sys.stderr.write(f"svcnet: error: {exc}\n")

@@ -31,7 +31,15 @@ from svcnet.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["QUANTUM_DEG", "ScaleBar", "VectorLayer", "encode_column", "encode_geometries"]
+__all__ = [
+    "QUANTUM_DEG",
+    "FitView",
+    "ScaleBar",
+    "SharedData",
+    "VectorLayer",
+    "encode_column",
+    "encode_geometries",
+]
 
 QUANTUM_DEG = 1e-5  # coordinates are sent as integers of 1e-5 degree: about a metre
 _RUNTIME_NAME = "svcnet_viz_runtime"
@@ -49,6 +57,8 @@ _RUNTIME_CSS = """
 .svcnet-tooltip table { border-collapse: collapse; }
 .svcnet-tooltip th { text-align: left; font-weight: normal; color: #555; padding: 0 8px 0 0; }
 .svcnet-tooltip td { text-align: right; padding: 0; font-variant-numeric: tabular-nums; }
+.svcnet-tooltip td.svcnet-long { text-align: left; white-space: normal; min-width: 220px;
+  max-width: 320px; }
 .svcnet-legend { background: rgba(255,255,255,0.92); padding: 6px 8px; max-width: 240px; }
 .svcnet-legend-heading { font-weight: 600; font-size: 13px; margin-bottom: 4px; }
 .svcnet-legend-section + .svcnet-legend-section { margin-top: 4px; }
@@ -95,7 +105,8 @@ var svcnetViz = window.svcnetViz || (function () {
     for (j = 0; j < spec.columns.length; j++) {
       column = spec.columns[j];
       value = valueOf(column, i);
-      if (value === null || value === "") { continue; }
+      if ((value === null || value === undefined) && column.missing) { value = column.missing; }
+      if (value === null || value === undefined || value === "") { continue; }
       if (j === spec.titleColumn) {
         title = document.createElement("div");
         title.className = "svcnet-tip-title";
@@ -109,6 +120,7 @@ var svcnetViz = window.svcnetViz || (function () {
       row.appendChild(head);
       cell = row.insertCell(-1);
       cell.textContent = formatValue(value);
+      if (typeof value === "string" && value.length > 40) { cell.className = "svcnet-long"; }
     }
     box.appendChild(table);
     return box;
@@ -182,6 +194,13 @@ var svcnetViz = window.svcnetViz || (function () {
       if (item.kind === "line") {
         swatch.style.borderTopColor = item.color;
         swatch.style.borderTopWidth = item.weight + "px";
+      } else if (item.colors) {  // several colours: stripes
+        swatch.style.background = "linear-gradient(to right, " + item.colors.map(
+          function (c, n) {
+            return c + " " + (100 * n / item.colors.length) + "% " +
+                   (100 * (n + 1) / item.colors.length) + "%";
+          }).join(", ") + ")";
+        if (item.opacity !== undefined) { swatch.style.opacity = item.opacity; }
       } else {
         swatch.style.background = item.color;
         if (item.opacity !== undefined) { swatch.style.opacity = item.opacity; }
@@ -202,7 +221,7 @@ var svcnetViz = window.svcnetViz || (function () {
   }
 
   function featureLayer(map, spec) {
-    var group = L.featureGroup([], {attribution: spec.attribution || null});
+    var group = L.featureGroup([]);
     var renderer = canvasOf(map), styles = [], k, i, feature, options;
     var interactive = spec.columns.length > 0;
     var colors = spec.colors || [null];
@@ -213,6 +232,8 @@ var svcnetViz = window.svcnetViz || (function () {
     }
     for (i = 0; i < spec.geometries.length; i++) {
       options = styles[spec.classes ? spec.classes[i] : 0];
+      if (options === undefined) { continue; }  // class -1: not drawn
+      if (spec.radii) { options = L.extend({}, options, {radius: spec.radii[i]}); }
       feature = build(spec.kind, spec.geometries[i], spec, options);
       feature.svcnetIndex = i;
       group.addLayer(feature);
@@ -221,6 +242,10 @@ var svcnetViz = window.svcnetViz || (function () {
       group.bindTooltip(function (target) { return tooltipContent(spec, target.svcnetIndex); },
                         {sticky: spec.kind !== "point", className: "svcnet-tooltip",
                          direction: "top", opacity: 0.95});
+    }
+    if (interactive && spec.popup) {
+      group.bindPopup(function (target) { return tooltipContent(spec, target.svcnetIndex); },
+                      {className: "svcnet-tooltip", maxWidth: 380});
     }
     if (interactive && spec.highlight) {
       group.on("mouseover", function (e) {
@@ -257,7 +282,7 @@ var svcnetViz = window.svcnetViz || (function () {
   var cellsMethods = {
     initialize: function (map, spec) {
       L.Canvas.prototype.initialize.call(this, {
-        pane: gridPane(map), padding: 0.3, attribution: spec.attribution || null});
+        pane: gridPane(map), padding: 0.3});
       this.svcnetSpec = spec;
       this._spec = spec;
       this._hover = -1;
@@ -306,10 +331,13 @@ var svcnetViz = window.svcnetViz || (function () {
       this._cellRing = cellRing;
       this._bucket = n ? 2 * size / n : 1;
       this._index = {};
-      for (i = 0; i < n; i++) { this._addToIndex(i); }
       this._byClass = [];
       for (k = 0; k < spec.colors.length; k++) { this._byClass.push([]); }
-      for (i = 0; i < n; i++) { this._byClass[spec.classes[i]].push(i); }
+      for (i = 0; i < n; i++) {
+        if (spec.classes[i] < 0) { continue; }  // class -1: a cell this layer leaves out
+        this._addToIndex(i);
+        this._byClass[spec.classes[i]].push(i);
+      }
     },
 
     _addToIndex: function (i) {
@@ -346,6 +374,12 @@ var svcnetViz = window.svcnetViz || (function () {
     },
 
     cellCount: function () { return this._cellRing.length - 1; },
+
+    drawnCount: function () {
+      var n = 0, k;
+      for (k = 0; k < this._byClass.length; k++) { n += this._byClass[k].length; }
+      return n;
+    },
 
     cellCenter: function (i) {  // the mean of the outer ring's vertices
       var start = this._ringStart[this._cellRing[i]], end = this._ringStart[this._cellRing[i] + 1];
@@ -437,11 +471,94 @@ var svcnetViz = window.svcnetViz || (function () {
     layer.on("remove", function () { section.style.display = "none"; refreshLegend(box); });
   }
 
+  var sharedData = {};
+
+  // Geometries and tooltip columns that several layers of a page use (a plan's cells).
+  function share(key, data) { sharedData[key] = data; }
+
+  // Each part of a layer's credit ("a | b") is credited on its own, so a part that a
+  // basemap also credits (OpenStreetMap) is shown once: Leaflet counts equal texts once.
+  function credit(map, layer, text) {
+    var parts = text ? text.split(" | ") : [];
+    function each(method) {
+      var control = map.attributionControl, k;
+      if (!control) { return; }
+      for (k = 0; k < parts.length; k++) { control[method](parts[k]); }
+    }
+    layer.on("add", function () { each("addAttribution"); });
+    layer.on("remove", function () { each("removeAttribution"); });
+  }
+
+  // Layers of one exclusive group are shown one at a time (views of the same cells).
+  // The others are removed after the layer control has handled its click, so that it
+  // then unticks them.
+  function exclusive(map, layer, group) {
+    var groups = map._svcnetExclusive || (map._svcnetExclusive = {});
+    var members = groups[group] || (groups[group] = []);
+    members.push(layer);
+    layer.on("add", function () {
+      setTimeout(function () {
+        if (!map.hasLayer(layer)) { return; }
+        for (var k = 0; k < members.length; k++) {
+          if (members[k] !== layer && map.hasLayer(members[k])) { map.removeLayer(members[k]); }
+        }
+      }, 0);
+    });
+  }
+
   function layer(map, spec) {
+    if (spec.shared) { spec = L.extend({}, sharedData[spec.shared], spec); }
     var result = spec.kind === "cells" ? cellsLayer(map, spec) : featureLayer(map, spec);
     result.svcnetSpec = spec;
+    credit(map, result, spec.attribution);
+    if (spec.exclusive) { exclusive(map, result, spec.exclusive); }
     if (spec.legend) { attachLegend(map, result, spec); }
     return result;
+  }
+
+  // Fit the map to bounds once its container has a size. A map whose page is laid out
+  // late (an <iframe srcdoc> written into a page, a hidden tab) starts at 0 x 0 pixels,
+  // where Leaflet's fitBounds gives NaN and every layer fails.
+  // Leaflet sizes an expanded layer control once, when it is added: at 0 x 0 pixels it
+  // gets a scroll bar and no room. Size it again as Leaflet would.
+  function fitLayerControls(map) {
+    var lists = map.getContainer().querySelectorAll(".leaflet-control-layers-list");
+    var k, list, room;
+    for (k = 0; k < lists.length; k++) {
+      list = lists[k];
+      list.style.height = "";
+      L.DomUtil.removeClass(list, "leaflet-control-layers-scrollbar");
+      room = map.getSize().y - (list.parentNode.offsetTop + 50);
+      if (room < list.clientHeight) {
+        L.DomUtil.addClass(list, "leaflet-control-layers-scrollbar");
+        list.style.height = room + "px";
+      }
+    }
+  }
+
+  function fit(map, bounds, padding) {
+    var done = false, observer;
+    function roomy() {
+      var size = map.getSize();
+      return size.x > 2 * padding && size.y > 2 * padding;
+    }
+    function go() {
+      if (done) { return; }
+      map.invalidateSize(false);
+      if (!roomy()) { return; }
+      done = true;
+      if (observer) { observer.disconnect(); }
+      map.fitBounds(bounds, {padding: [padding, padding], animate: false});
+      fitLayerControls(map);
+    }
+    if (roomy()) { go(); return; }
+    map.setView(L.latLngBounds(bounds).getCenter(), map.getZoom() || 1, {animate: false});
+    if (window.ResizeObserver) {
+      observer = new ResizeObserver(go);
+      observer.observe(map.getContainer());
+    }
+    window.addEventListener("load", go);
+    window.addEventListener("resize", go);
   }
 
   function heading(map, text) {
@@ -449,7 +566,7 @@ var svcnetViz = window.svcnetViz || (function () {
     box.insertBefore(textDiv("svcnet-legend-heading", text), box.firstChild);
   }
 
-  return {layer: layer, heading: heading, formatValue: formatValue};
+  return {layer: layer, heading: heading, share: share, fit: fit, formatValue: formatValue};
 })();
 """
 
@@ -500,9 +617,16 @@ class VectorLayer(folium.map.Layer):
     ----------
     spec
         What :mod:`svcnet.viz.maps` builds: ``kind``, ``quantum``, ``origin``,
-        ``geometries``, ``columns``, ``style`` and optionally ``classes``,
-        ``colors``, ``colorOption``, ``highlight``/``unhighlight``,
-        ``titleColumn``, ``legend`` and ``attribution`` (escaped HTML).
+        ``geometries``, ``columns``, ``style`` and optionally ``classes``
+        (``-1``: a feature this layer leaves out), ``colors``, ``colorOption``,
+        ``highlight``/``unhighlight``, ``titleColumn``, ``legend``,
+        ``attribution`` (escaped HTML; parts joined by ``" | "`` are credited
+        one by one, so a credit the basemap also gives is shown once),
+        ``radii`` (points: a radius per feature), ``popup`` (the tooltip's
+        table also opens on click), ``exclusive`` (a group name: layers of a
+        group are shown one at a time) and ``shared`` (the name of a
+        :class:`SharedData` whose entries this spec starts from). A column may
+        have ``missing``: the text shown where its value is missing.
     name
         The layer's name in the layer control (plain text; escaped here).
     show
@@ -531,6 +655,43 @@ class VectorLayer(folium.map.Layer):
         super().render(**kwargs)
 
 
+class SharedData(MacroElement):
+    """Spec entries that several layers of a map use, sent once (e.g. a plan's cells).
+
+    Add it to the map before the layers whose spec has ``"shared": data.key``.
+
+    Parameters
+    ----------
+    data
+        Spec entries: typically ``quantum``, ``origin``, ``geometries`` and ``columns``.
+
+    Examples
+    --------
+    >>> data = SharedData({"quantum": QUANTUM_DEG, "origin": [0, 0], "geometries": []})
+    >>> data.key.startswith("svcnet_shared_data_")
+    True
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            svcnetViz.share({{ this.key_js }}, {{ this.data_js }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "SvcnetSharedData"
+        self.key = self.get_name()
+        self.key_js = js_literal(self.key)
+        self.data_js = js_literal(data)
+
+    def render(self, **kwargs: Any) -> None:
+        add_runtime(self.get_root())
+        super().render(**kwargs)
+
+
 class MapHeading(MacroElement):
     """A heading at the top of the map's legend (plain text)."""
 
@@ -546,6 +707,44 @@ class MapHeading(MacroElement):
         super().__init__()
         self._name = "SvcnetHeading"
         self.text_js = js_literal(text)
+
+    def render(self, **kwargs: Any) -> None:
+        add_runtime(self.get_root())
+        super().render(**kwargs)
+
+
+class FitView(MacroElement):
+    """Fit the map to bounds once its container has a size (see ``fit`` in the runtime).
+
+    Unlike ``folium.Map.fit_bounds``, this works when the page is laid out
+    after the map's script runs, as in an ``<iframe srcdoc>`` of a report.
+
+    Parameters
+    ----------
+    bounds
+        ``[[south, west], [north, east]]`` in degrees.
+    padding
+        Pixels kept free around the bounds.
+
+    Examples
+    --------
+    >>> FitView([[22.5, 114.0], [22.6, 114.1]]).bounds_js
+    '[[22.5,114.0],[22.6,114.1]]'
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            svcnetViz.fit({{ this._parent.get_name() }}, {{ this.bounds_js }}, {{ this.padding }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: list[list[float]], padding: int = 12) -> None:
+        super().__init__()
+        self._name = "SvcnetFitView"
+        self.bounds_js = js_literal([[float(v) for v in corner] for corner in bounds])
+        self.padding = int(padding)
 
     def render(self, **kwargs: Any) -> None:
         add_runtime(self.get_root())
@@ -700,8 +899,13 @@ def encode_column(values: pd.Series, label: str) -> dict[str, Any]:
         values = values.map({True: "yes", False: "no"})
     if pd.api.types.is_numeric_dtype(values):
         return {"label": label, "values": [_number(v) for v in values.astype(float).tolist()]}
-    text = values.astype(object).where(values.notna(), None)
-    text = text.map(lambda v: None if v is None else str(v))
+    missing = values.isna().to_numpy()
+    # a list, not Series.map: pandas 3 turns the None that map returns into NaN
+    text = pd.Series(
+        [None if gone else str(v) for v, gone in zip(values.tolist(), missing, strict=True)],
+        index=values.index,
+        dtype=object,
+    )
     distinct = text.dropna().unique()
     if len(text) >= 8 and len(distinct) <= len(text) // 4:
         codes, categories = pd.factorize(text, use_na_sentinel=True)

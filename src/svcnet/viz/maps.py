@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import warnings
 from typing import Any
 
@@ -63,6 +64,12 @@ _SCHEMES = ("weightedquantiles", "quantiles", "headtailbreaks", "naturalbreaks",
             "prettybreaks")  # fmt: skip
 _BLANK_BASEMAP = "No basemap"
 _MERGE_RATIO = 1.2  # neighbouring breaks closer than this make one class
+# A data credit that says only "(c) OpenStreetMap contributors (ODbL ...)": credited in the
+# words of the OpenStreetMap basemap, so that with that basemap it is shown once, not twice.
+_OSM_CREDIT_LINE = re.compile(
+    r"^\s*(?:©|\(c\)|&copy;)?\s*openstreetmap contributors\s*(?:\(odbl[^)]*\))?\.?\s*$",
+    re.IGNORECASE,
+)
 
 
 # =========================================================================================
@@ -380,9 +387,37 @@ def _facility_layer(region: Any) -> VectorLayer | None:
     return VectorLayer(spec, name=f"Existing facilities ({len(kept):,})")
 
 
+def osm_credit() -> str:
+    """The OpenStreetMap credit as folium's OpenStreetMap basemap gives it (HTML)."""
+    import xyzservices
+
+    return str(xyzservices.providers.OpenStreetMap.Mapnik.html_attribution)
+
+
+def attribution_html(lines: Any) -> str | None:
+    """Data credits as one escaped HTML text, parts joined by ``" | "``.
+
+    A plain OpenStreetMap credit becomes the basemap's own (a link to the
+    copyright page, which names the ODbL), so the map shows it once.
+
+    Examples
+    --------
+    >>> attribution_html(["<b>census</b>"])
+    '&lt;b&gt;census&lt;/b&gt;'
+    >>> attribution_html(["© OpenStreetMap contributors (ODbL 1.0)"]) == osm_credit()
+    True
+    """
+    parts = []
+    for line in lines:
+        text = str(line)
+        part = osm_credit() if _OSM_CREDIT_LINE.match(text) else html.escape(text)
+        if part not in parts:
+            parts.append(part)
+    return " | ".join(parts) if parts else None
+
+
 def _attribution(region: Any) -> str | None:
-    lines = [html.escape(str(line)) for line in region.attribution]
-    return " | ".join(lines) if lines else None
+    return attribution_html(region.attribution)
 
 
 # =========================================================================================

@@ -1,0 +1,284 @@
+"""plan_charity on hand-built regions whose answer is known, and invariants on Futian."""
+
+import time
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import Point, box
+
+import svcnet
+from svcnet import Region
+from svcnet.errors import InputError
+from svcnet.services import charity
+from svcnet.services.charity import plan_charity
+
+UTM50 = "EPSG:32650"
+
+
+@pytest.fixture(autouse=True)
+def verify_calls(monkeypatch):
+    """Every 1-median goes through svcnet.verify (which raises on any flaw)."""
+    calls = []
+    real = charity.verify
+
+    def counting(solution, model):
+        calls.append(solution.model)
+        return real(solution, model)
+
+    monkeypatch.setattr(charity, "verify", counting)
+    return calls
+
+
+def _grid(rows):
+    """Cells from (id, column, row, pop): 100 m squares."""
+    return gpd.GeoDataFrame(
+        {"cell_id": [r[0] for r in rows], "pop": [r[3] for r in rows]},
+        geometry=[box(100 * c, 100 * r, 100 * c + 100, 100 * r + 100) for _, c, r, _ in rows],
+        crs=UTM50,
+    )
+
+
+def _layer(level, names_boxes):
+    return gpd.GeoDataFrame(
+        {level: [n for n, _ in names_boxes]},
+        geometry=[box(*b) for _, b in names_boxes],
+        crs=UTM50,
+    )
+
+
+def _points(kind, rows):
+    """Facilities (kind "facility", with service) or candidates from (id, x, y, extra)."""
+    if kind == "facility":
+        return gpd.GeoDataFrame(
+            {
+                "facility_id": [r[0] for r in rows],
+                "name": [r[0].upper() for r in rows],
+                "service": [r[3] for r in rows],
+            },
+            geometry=[Point(r[1], r[2]) for r in rows],
+            crs=UTM50,
+        )
+    return gpd.GeoDataFrame(
+        {
+            "candidate_id": [r[0] for r in rows],
+            "kind": "building",
+            "category": "commercial",
+            "floor_area_m2": [float(r[3]) for r in rows],
+        },
+        geometry=[Point(r[1], r[2]) for r in rows],
+        crs=UTM50,
+    )
+
+
+def _check(plan, region, group="pop"):
+    """What every charity plan must hold."""
+    sites = plan.sites
+    assert sites["site_id"].is_unique
+    # every unit of every planned level has exactly one point
+    for record in plan.solver:
+        if record["status"] == "skipped":
+            assert record["level"] not in set(sites["level"])
+            continue
+        level = record["level"]
+        assert (sites["level"] == level).sum() == record["units"]
+    # each cell goes to the point of its lowest-level unit
+    lowest = plan.unit_level
+    assignment = plan.assignment
+    assert (assignment["site_id"] == lowest + ":" + assignment["unit"]).all()
+    assert set(assignment["site_id"]) <= set(sites["site_id"])
+    total = float(region.population[group].sum())
+    assert plan.unserved.empty
+    for level in set(sites["level"]):
+        assert sites[sites["level"] == level]["population_served"].sum() == pytest.approx(total)
+    assert sites["capacity"].isna().all()
+    assert set(sites["status"]) <= {"existing", "new"}
+    existing = sites["status"] == "existing"
+    assert sites.loc[existing, "kind"].isin(["post_office", "telecom"]).all()
+    assert sites["reason"].str.contains(" point of ").all()
+
+
+# ------------------------------------------------------------------ hand-built answers
+
+
+def test_a_unit_with_one_outlet_gets_it(verify_calls):
+    cells = _grid([("a", 0, 0, 300), ("b", 1, 0, 200), ("c", 2, 0, 100)])
+    region = Region(
+        cells,
+        boundaries={"district": _layer("district", [("D", (0, 0, 300, 100))])},
+        facilities=_points("facility", [("post1", 250, 50, "post_office")]),
+        candidates=_points("candidate", [("shop", 60, 50, 9_000)]),
+        name="one outlet",
+    )
+    plan = plan_charity(region, levels=["district"], outlet_tolerance=1.5)
+    site = plan.sites.iloc[0]
+    assert (site["site_id"], site["status"], site["location_id"]) == (
+        "district:D",
+        "existing",
+        "post1",
+    )
+    assert "POST1 post office" in site["reason"]
+    assert verify_calls == ["PMedian"]
+    _check(plan, region)
+
+
+def test_the_point_minimises_the_total_walk():
+    cells = _grid([("a", 0, 0, 50), ("b", 5, 0, 1_000), ("c", 10, 0, 50)])
+    region = Region(
+        cells,
+        boundaries={"district": _layer("district", [("D", (0, 0, 1_100, 100))])},
+        candidates=_points(
+            "candidate", [("west", 50, 50, 1), ("mid", 550, 50, 1), ("east", 1_050, 50, 1)]
+        ),
+        name="median",
+    )
+    plan = plan_charity(region, levels=["district"])
+    assert plan.sites["location_id"].tolist() == ["mid"]
+    assert plan.sites["status"].tolist() == ["new"]
+    assert "no post or telecom office" in plan.sites["reason"].iloc[0]
+
+
+def test_an_outlet_is_preferred_within_the_tolerance():
+    # people in the middle; the outlet 200 m off, a building right there
+    cells = _grid([("a", 4, 0, 100), ("b", 5, 0, 1_000), ("c", 6, 0, 100)])
+    region = Region(
+        cells,
+        boundaries={"district": _layer("district", [("D", (0, 0, 1_100, 100))])},
+        facilities=_points("facility", [("tel", 750, 50, "telecom")]),
+        candidates=_points("candidate", [("mid", 550, 50, 1)]),
+        name="tolerance",
+    )
+    strict = plan_charity(region, levels=["district"], outlet_tolerance=0.1)
+    assert strict.sites["location_id"].tolist() == ["mid"]
+    assert "its best outlet would make the walk" in strict.sites["reason"].iloc[0]
+    loose = plan_charity(region, levels=["district"], outlet_tolerance=12.0)  # walk x 12
+    assert loose.sites["location_id"].tolist() == ["tel"]
+    assert loose.sites["status"].tolist() == ["existing"]
+
+
+def test_a_higher_point_inside_a_lower_unit_is_its_point():
+    cells = _grid([("w1", 0, 0, 100), ("w2", 1, 0, 100), ("e1", 8, 0, 1_000), ("e2", 9, 0, 900)])
+    city = _layer("city", [("C", (0, 0, 1_000, 100))])
+    districts = _layer("district", [("West", (0, 0, 500, 100)), ("East", (500, 0, 1_000, 100))])
+    outlets = _points("facility", [("tw", 150, 50, "telecom"), ("te", 850, 50, "telecom")])
+    region = Region(
+        cells, boundaries={"city": city, "district": districts}, facilities=outlets, name="nest"
+    )
+    plan = plan_charity(region)
+    sites = plan.sites.set_index("site_id")
+    assert sites.loc["city:C", "location_id"] == "te"  # most people live east
+    assert sites.loc["district:East", "shared_with"] == "city:C"
+    assert sites.loc["district:East", "location_id"] == "te"
+    assert sites.loc["district:West", "location_id"] == "tw"
+    assert not isinstance(sites.loc["district:West", "shared_with"], str)
+    # community: the finest level stands in, each district point is its community's point
+    assert sites.loc["community:West", "shared_with"] == "district:West"
+    assert sites.loc["community:East", "shared_with"] == "district:East"
+    solver = {r["level"]: r for r in plan.solver}
+    assert solver["subdistrict"]["status"] == "skipped"
+    assert solver["district"]["shared"] == 1 and solver["district"]["solved"] == 1
+    assert any("stands in" in n for n in plan.notes)
+    assert plan.assignment.set_index("cell_id").loc["e1", "site_id"] == "community:East"
+    _check(plan, region)
+
+
+def test_points_are_not_shared_when_told_not_to():
+    cells = _grid([("w1", 0, 0, 100), ("e1", 8, 0, 1_000)])
+    city = _layer("city", [("C", (0, 0, 1_000, 100))])
+    districts = _layer("district", [("West", (0, 0, 500, 100)), ("East", (500, 0, 1_000, 100))])
+    outlets = _points("facility", [("tw", 150, 50, "telecom"), ("te", 850, 50, "telecom")])
+    region = Region(
+        cells, boundaries={"city": city, "district": districts}, facilities=outlets, name="nest"
+    )
+    plan = plan_charity(region, levels=["city", "district"], share_points=False)
+    assert plan.sites["shared_with"].isna().all()
+    assert {r["level"]: r["solved"] for r in plan.solver} == {"city": 1, "district": 2}
+
+
+def test_given_communities_stand_in_and_every_unit_gets_a_point():
+    cells = _grid([("a", 0, 0, 300), ("b", 1, 0, 300), ("c", 6, 0, 200), ("d", 7, 0, 100)])
+    region = Region(
+        cells,
+        boundaries={"district": _layer("district", [("D", (0, 0, 1_000, 100))])},
+        facilities=_points("facility", [("tel", 650, 50, "telecom")]),
+        candidates=_points("candidate", [("shop", 50, 50, 100)]),
+        name="communities",
+    )
+    areas = gpd.GeoDataFrame(
+        {"community": ["k1", "k2", "empty"]},
+        geometry=[box(0, 0, 400, 100), box(400, 0, 900, 100), box(900, 0, 1_000, 100)],
+        crs=UTM50,
+    )
+    plan = plan_charity(region, communities=areas)
+    sites = plan.sites.set_index("site_id")
+    assert {"community:k1", "community:k2", "community:empty"} <= set(sites.index)
+    assert sites.loc["community:k2", "location_id"] == "tel"
+    assert sites.loc["community:k1", "location_id"] == "shop"
+    assert sites.loc["community:empty", "kind"] == "cell (modelled)"
+    assert sites.loc["community:empty", "population_served"] == 0
+    table = plan.summary()
+    assert {"point_district", "within_10min_community", "minutes_district"} <= set(table)
+    _check(plan, region)
+
+
+def test_a_unit_without_outlets_or_buildings_gets_a_modelled_point():
+    cells = _grid([("a", 0, 0, 10), ("b", 1, 0, 90)])
+    region = Region(
+        cells, boundaries={"district": _layer("district", [("D", (0, 0, 200, 100))])}, name="bare"
+    )
+    plan = plan_charity(region, levels=["district"])
+    site = plan.sites.iloc[0]
+    assert site["kind"] == "cell (modelled)" and site["location_id"] == "cell-b"
+    assert "modelled at its most populated cell" in site["reason"]
+
+
+def test_levels_the_region_lacks_are_skipped_with_the_reason():
+    cells = _grid([("a", 0, 0, 100)])
+    region = Region(
+        cells,
+        boundaries={"district": _layer("district", [("D", (0, 0, 100, 100))])},
+        facilities=_points("facility", [("p", 50, 50, "post_office")]),
+        name="skip",
+    )
+    plan = plan_charity(region)
+    solver = {r["level"]: r for r in plan.solver}
+    assert [r["level"] for r in plan.solver] == ["city", "district", "subdistrict", "community"]
+    assert solver["city"]["status"] == "skipped"
+    assert "no city boundaries" in solver["city"]["reason"]
+    assert any("No subdistrict points" in n for n in plan.notes)
+    _check(plan, region)
+
+
+def test_bad_arguments_are_named():
+    region = Region(_grid([("a", 0, 0, 100)]), name="bad")
+    with pytest.raises(InputError, match="levels"):
+        plan_charity(region, levels="district")
+    with pytest.raises(InputError, match="outlet_tolerance"):
+        plan_charity(region, outlet_tolerance=-0.5)
+    with pytest.raises(InputError, match="walk_minutes"):
+        plan_charity(region, walk_minutes=0)
+
+
+def test_a_region_without_boundaries_is_one_unit(tmp_path):
+    region = Region(_grid([("a", 0, 0, 100), ("b", 1, 0, 50)]), name="plain")
+    plan = plan_charity(region, outlets=_points("facility", [("o", 120, 50, "post_office")]))
+    assert plan.sites["site_id"].tolist() == ["community:plain"]
+    assert plan.sites["location_id"].tolist() == ["o"]
+    _check(plan, region)
+    assert plan.compare(plan).loc["sites", "difference"] == 0
+    assert all(path.exists() for path in plan.to_files(tmp_path))
+
+
+# ------------------------------------------------------------------ the real data
+
+
+def test_futian_invariants_and_time():
+    region = svcnet.datasets.load_futian()
+    started = time.perf_counter()
+    plan = plan_charity(region)
+    assert time.perf_counter() - started < 60
+    _check(plan, region)
+    sites = plan.sites.set_index("site_id")
+    assert sites.loc["district:福田区", "status"] == "existing"  # at a telecom building
+    assert sites.loc["community:福田区", "shared_with"] == "district:福田区"
+    assert np.isfinite(plan.summary().loc["total", "minutes_district"])
