@@ -110,3 +110,9 @@ def test_files_are_written_atomically_and_escape_nothing(tmp_path):
     back = gpd.read_file(tmp_path / "centers.gpkg", layer="sites")
     assert back["name"].tolist() == ["A", "<b>B</b>"]
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_to_html_writes_the_offline_report(tmp_path):
+    page = _plan().to_html(tmp_path / "report.html")
+    assert (tmp_path / "report.html").read_text(encoding="utf-8") == page
+    assert "&lt;b&gt;B&lt;/b&gt;" in page and "<b>B</b>" not in page

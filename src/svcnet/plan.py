@@ -236,7 +236,7 @@ class Plan:
         unit_of = self._assignment.groupby("site_id")["unit"].agg(
             lambda s: s.value_counts().index[0]
         )
-        units = sites["site_id"].map(unit_of).fillna("(none)").astype(str)
+        units = sites["site_id"].map(unit_of).astype(object).fillna("(none)").astype(str)
         counts = units.value_counts()
         out = counts.reindex(index, fill_value=0).to_numpy(copy=True)
         out[list(index).index("total")] = len(sites)
@@ -305,6 +305,22 @@ class Plan:
         from svcnet.viz.plan_maps import explore_plan
 
         return explore_plan(self, m, **kwargs)
+
+    def to_html(self, path: str | Path | None = None, **kwargs: Any) -> str:
+        """The offline review report (see :func:`svcnet.viz.plan_report`), written to ``path``.
+
+        Returns
+        -------
+        str
+            The HTML document.
+        """
+        from svcnet.io import write_html
+        from svcnet.viz import plan_report
+
+        page = plan_report(self, **kwargs)
+        if path is not None:
+            write_html(page, path)
+        return page
 
     def to_files(self, folder: str | Path, *, protected: Sequence[str | Path] = ()) -> list[Path]:
         """Write the plan: a GeoPackage (sites, areas, cells) and CSV tables, atomically.
