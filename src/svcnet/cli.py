@@ -94,9 +94,10 @@ def _print_plan(plan) -> None:
     new = int((plan.sites["status"] == "new").sum())
     kept = len(plan.sites) - new
     t = f"{plan.threshold_minutes:g}"
+    shown = f"{plan.threshold_minutes:.1f}".removesuffix(".0")
     sys.stdout.write(
         f"\n{plan.region_name}: {plan.service}: {new} new and {kept} existing sites; "
-        f"people within {t} min {total[f'within_{t}min_before']:.1%} -> "
+        f"people within {shown} min {total[f'within_{t}min_before']:.1%} -> "
         f"{total[f'within_{t}min_after']:.1%}; unserved {total['unserved']:,.0f}; "
         f"solver gap {plan.solver_gap:.2%} in {plan.solver_seconds:.0f} s\n"
     )
@@ -141,10 +142,11 @@ def _print_scenario_plan(name: str, plan, files: list[Path]) -> None:
              f"  sites: {new} new, {kept} existing kept"]  # fmt: skip
     total = plan.summary().loc["total"]
     t = f"{plan.threshold_minutes:g}"
+    shown = f"{plan.threshold_minutes:.1f}".removesuffix(".0")
     before, after = f"within_{t}min_before", f"within_{t}min_after"
     if before in total.index and after in total.index:
         unserved = f"; unserved {total['unserved']:,.0f}" if "unserved" in total.index else ""
-        lines.append(f"  people within {t} min: {total[before]:.1%} -> {total[after]:.1%}"
+        lines.append(f"  people within {shown} min: {total[before]:.1%} -> {total[after]:.1%}"
                      f"{unserved}")  # fmt: skip
     gap, seconds = plan.solver_gap, plan.solver_seconds
     if math.isfinite(gap):

@@ -20,7 +20,8 @@ from svcnet.solvers.highs import solve_mip
 
 __all__ = ["PMedian", "PCenter"]
 
-_EXACT_PAIRS = 400_000  # "auto" proves optimality by MILP up to about this many pairs
+_EXACT_LP_PAIRS = 100_000  # p-median "auto": LP branch and bound up to this many LP pairs
+_QUICK_LP_PAIRS = 20_000  # ... and a subgradient bound first above this many
 _EXACT_BOUNDED_PAIRS = 20_000  # bounded models: straight to the MILP up to this many pairs
 
 
@@ -176,12 +177,20 @@ class PMedian(LocationModel):
                                          method=method)  # fmt: skip
 
     def _solve_uncapacitated(self, *, deadline, mip_gap, seed, method) -> dict[str, Any]:
-        timings = {}
+        """Greedy + vertex substitution, then LP branch and bound or a Lagrangian bound.
+
+        ``"exact"``, and ``"auto"`` while the LP stays small enough, prove the result
+        with :func:`~svcnet.solvers.pmedian.branch_and_bound`; ``"heuristic"`` and
+        larger ``"auto"`` models report the subgradient Lagrangian bound.
+        """
+        timings: dict[str, float] = {}
         t0 = time.perf_counter()
         allowed = self._allowed_sites()
         pairs = heur.Pairs.from_csr(self._data.matrix, self._weights, allowed,
                                     penalty=self.unserved_penalty)  # fmt: skip
-        integral = bool(np.all(pairs.vals == np.round(pairs.vals)))
+        integral = _is_integral(pairs.vals) and (
+            self.unserved_penalty is None or _is_integral(pairs.fallback)
+        )
         is_open = heur.greedy(pairs, self.p, self._existing, allowed)
         is_open = heur.local_search(pairs, is_open, self._existing, allowed, deadline=deadline)
         upper = heur.assignment_cost(pairs, is_open)
@@ -191,44 +200,72 @@ class PMedian(LocationModel):
                 raise InfeasibleError(
                     "the heuristic found no p sites that serve every demand point"
                 )
-            return self._solve_mip(allowed, None, None, deadline, mip_gap, seed, timings,
-                                   lower=-math.inf, start=None)  # fmt: skip
-        t1 = time.perf_counter()
-        d1, _, _ = heur.nearest_two(pairs, is_open)
-        lagr = heur.lagrangian_bound(pairs, self.p, self._existing, allowed, upper=upper,
-                                     start=d1, deadline=deadline, integral=integral,
-                                     target_gap=mip_gap)  # fmt: skip
-        timings["lagrangian"] = time.perf_counter() - t1
-        if lagr.best_cost < upper:
-            improved = heur.local_search(pairs, lagr.best_open, self._existing, allowed,
-                                         deadline=deadline)  # fmt: skip
-            is_open, upper = improved, heur.assignment_cost(pairs, improved)
-        lower = lagr.bound
-        gap = (upper - lower) / max(abs(upper), 1e-12)
-        out_of_time = deadline is not None and time.perf_counter() >= deadline
-        details = {"lagrangian_iterations": lagr.iterations, "heuristic_cost": upper}
-        if (
-            gap <= max(mip_gap, 1e-12)
-            or method == "heuristic"
-            or out_of_time
-            or (method == "auto" and len(pairs.vals) > _EXACT_PAIRS)
-        ):
-            status = "optimal" if gap <= mip_gap + 1e-12 else "feasible"
-            return {"selected": np.flatnonzero(is_open), "objective": upper,
-                    "bound": min(lower, upper), "status": status,
-                    "method": "local search + lagrangian", "timings": timings,
-                    "details": details}  # fmt: skip
-        closed, opened = heur.fix_sites(lagr.rho, lagr.bound, upper, self.p,
-                                        self._existing, allowed, keep=is_open)  # fmt: skip
-        details["fixed_closed"], details["fixed_open"] = int(closed.sum()), int(opened.sum())
-        result = self._solve_mip(allowed & ~closed, opened, is_open, deadline, mip_gap, seed,
-                                 timings, lower=lower, start=is_open, incumbent=upper)  # fmt: skip
-        result["details"].update(details)
+            return self._solve_mip(allowed, deadline, mip_gap, seed, timings)
+        details: dict[str, Any] = {"heuristic_cost": upper}
+        size = 0 if method == "heuristic" else heur.lp_size(pairs, self.p, self._existing,
+                                                              allowed, is_open)  # fmt: skip
+        exact = method == "exact" or (method == "auto" and size <= _EXACT_LP_PAIRS)
+        lower = -math.inf
+        if not exact or size > _QUICK_LP_PAIRS:
+            # A subgradient bound first: the answer for large models, a fallback bound
+            # (and maybe a better incumbent) for the branch and bound of mid-sized ones.
+            t1 = time.perf_counter()
+            d1, _, _ = heur.nearest_two(pairs, is_open)
+            lagr = heur.lagrangian_bound(pairs, self.p, self._existing, allowed, upper=upper,
+                                         start=d1, deadline=deadline, integral=integral,
+                                         target_gap=mip_gap,
+                                         max_iterations=300 if exact else 2000)  # fmt: skip
+            timings["lagrangian"] = time.perf_counter() - t1
+            details["lagrangian_iterations"] = lagr.iterations
+            if lagr.best_cost < upper:
+                improved = heur.local_search(pairs, lagr.best_open, self._existing, allowed,
+                                             deadline=deadline)  # fmt: skip
+                is_open, upper = improved, heur.assignment_cost(pairs, improved)
+            lower = min(lagr.bound, upper)
+            out_of_time = deadline is not None and time.perf_counter() >= deadline
+            if not exact or out_of_time or upper - lower <= mip_gap * max(abs(upper), 1e-12):
+                gap = (upper - lower) / max(abs(upper), 1e-12)
+                status = "feasible" if not out_of_time else "time_limit"
+                return {"selected": np.flatnonzero(is_open), "objective": upper, "bound": lower,
+                        "status": "optimal" if gap <= mip_gap + 1e-12 else status,
+                        "method": "local search + lagrangian", "timings": timings,
+                        "details": details}  # fmt: skip
+        result = self._solve_branch_and_bound(pairs, allowed, is_open, upper, deadline, mip_gap,
+                                              seed, integral, timings, details)  # fmt: skip
+        objective = result["objective"]
+        result["bound"] = max(result["bound"], min(lower, objective))
+        if objective - result["bound"] <= mip_gap * max(abs(objective), 1e-12):
+            result["status"] = "optimal"
         return result
 
-    def _solve_mip(self, allowed, opened, incumbent_open, deadline, mip_gap, seed, timings, *,
-                   lower, start, incumbent=math.inf) -> dict[str, Any]:  # fmt: skip
-        """Compact MILP: y (sites, binary), x (pairs) and z (unserved rows) continuous."""
+    def _solve_branch_and_bound(self, pairs, allowed, is_open, upper, deadline, mip_gap, seed,
+                                integral, timings, details) -> dict[str, Any]:  # fmt: skip
+        """Prove the heuristic's solution optimal (or improve it) by LP branch and bound."""
+        t1 = time.perf_counter()
+        result = heur.branch_and_bound(pairs, self.p, self._existing, allowed, best_open=is_open,
+                                       best_cost=upper, deadline=deadline, integral=integral,
+                                       target_gap=mip_gap, seed=seed)  # fmt: skip
+        timings["branch_and_bound"] = time.perf_counter() - t1
+        details.update(nodes=result.nodes, root_bound=result.root_bound,
+                       fixed_closed=result.fixed_closed, fixed_open=result.fixed_open,
+                       lp_pairs=result.lp_pairs, lp_solves=result.lp_solves)  # fmt: skip
+        if result.proven:
+            status = "optimal"
+        elif deadline is not None and time.perf_counter() >= deadline:
+            status = "time_limit"
+        else:
+            status = "feasible"
+        return {"selected": np.flatnonzero(result.best_open), "objective": result.best_cost,
+                "bound": min(result.bound, result.best_cost), "status": status,
+                "method": "local search + LP branch and bound", "timings": timings,
+                "details": details}  # fmt: skip
+
+    def _solve_mip(self, allowed, deadline, mip_gap, seed, timings) -> dict[str, Any]:
+        """Compact MILP, y (sites) binary, x (pairs) and z (unserved rows) continuous.
+
+        For models where the heuristic found no p sites that serve every row: HiGHS
+        then finds a solution or proves that there is none.
+        """
         t0 = time.perf_counter()
         matrix = self._data.matrix
         sites = np.flatnonzero(allowed)
@@ -255,60 +292,28 @@ class PMedian(LocationModel):
         )  # fmt: skip
         card = sp.csr_matrix((np.ones(k), (np.zeros(k, dtype=int), np.arange(k))), shape=(1, width))
         col_lower = np.zeros(width)
-        if opened is not None:
-            col_lower[:k] = opened[sites].astype(float)
         col_lower[col_of[self._existing]] = 1.0
         cost = np.concatenate([np.zeros(k), costs * self._weights[rows],
                                self._fallback()[:u]])  # fmt: skip
-        warm = self._warm_start(start, allowed, sites, col_of, rows, cols, k, q, u)
         timings["build"] = time.perf_counter() - t0
         remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
-        try:
-            result = solve_mip(
-                cost=cost, matrix=sp.vstack([assign, link, card], format="csr"),
-                row_lower=np.concatenate([np.ones(n), np.full(q, -np.inf), [self.p]]),
-                row_upper=np.concatenate([np.ones(n), np.zeros(q), [self.p]]),
-                col_lower=col_lower, col_upper=np.ones(width),
-                integer=np.arange(width) < k, time_limit=remaining, mip_gap=mip_gap, seed=seed,
-                start=warm, what="p-median model",
-            )  # fmt: skip
-        except InfeasibleError:
-            if incumbent_open is None:
-                raise
-            # Lagrangian fixing left no better solution: the incumbent is optimal.
-            timings["mip"] = time.perf_counter() - t0
-            return {"selected": np.flatnonzero(incumbent_open), "objective": incumbent,
-                    "bound": incumbent, "status": "optimal",
-                    "method": "local search + lagrangian + mip", "timings": timings,
-                    "details": {}}  # fmt: skip
+        result = solve_mip(
+            cost=cost, matrix=sp.vstack([assign, link, card], format="csr"),
+            row_lower=np.concatenate([np.ones(n), np.full(q, -np.inf), [self.p]]),
+            row_upper=np.concatenate([np.ones(n), np.zeros(q), [self.p]]),
+            col_lower=col_lower, col_upper=np.ones(width),
+            integer=np.arange(width) < k, time_limit=remaining, mip_gap=mip_gap, seed=seed,
+            what="p-median model",
+        )  # fmt: skip
         timings["mip"] = time.perf_counter() - t0
-        chosen = sites[result.x[:k] > 0.5]
-        method = "mip" if incumbent_open is None else "local search + lagrangian + mip"
-        exact = self._total_cost(chosen)  # HiGHS's value, without its round-off
-        if incumbent_open is not None and incumbent <= exact:
-            objective, selected = incumbent, np.flatnonzero(incumbent_open)
-        else:
-            objective, selected = exact, chosen
-        bound = max(lower, result.bound)
+        selected = sites[result.x[:k] > 0.5]
+        objective = self._total_cost(selected)  # HiGHS's value, without its round-off
+        bound = result.bound
         if result.status == "optimal":
             bound = max(bound, min(objective, result.objective))
         return {"selected": selected, "objective": objective, "bound": min(bound, objective),
-                "status": result.status, "method": method, "timings": timings,
+                "status": result.status, "method": "mip", "timings": timings,
                 "details": {}}  # fmt: skip
-
-    def _warm_start(self, start, allowed, sites, col_of, rows, cols, k, q, u):
-        """The incumbent as a full MILP start (y, x, z), or None when it does not fit."""
-        if start is None or (start[~allowed]).any():
-            return None
-        site, cost = self._nearest_served(np.flatnonzero(start))
-        served = site >= 0
-        target = np.full(self.shape[0], -1)
-        target[served] = col_of[site[served]]
-        x = (cols == target[rows]).astype(float)
-        z = (~served).astype(float)[:u]
-        if u == 0 and not served.all():
-            return None
-        return np.concatenate([start[sites].astype(float), x, z])
 
     def _fallback(self) -> np.ndarray:
         """Each demand row's cost when unserved (weight x penalty); inf when it must be served."""
@@ -434,6 +439,11 @@ class PMedian(LocationModel):
             if not np.allclose(costs, nearest[rows], rtol=1e-9, atol=1e-9):
                 raise VerificationError("some demand is not served by its nearest open site")
         return {"objective": objective, "loads": loads[selected]}
+
+
+def _is_integral(values: np.ndarray) -> bool:
+    """Whether every value is a whole number (so that sums of them are, and bounds round up)."""
+    return bool(np.all(values == np.round(values)))
 
 
 def _check_penalty(penalty: object) -> float | None:
