@@ -187,14 +187,10 @@ def layer_names(driver):
     )
 
 
-def hover(driver, map_name, js_target):
-    """Zoom to a feature found by ``js_target`` (JS returning a Leaflet layer), hover it.
-
-    Polygons are hovered at their centre, lines at their first vertex.
-    """
+def _pointer_to(driver, map_name, js_target):
+    """Zoom to a feature found by ``js_target``; an ActionChains with the pointer on it."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     point = driver.execute_async_script(
         """
@@ -222,12 +218,40 @@ def hover(driver, map_name, js_target):
     actions.move_to_element_with_offset(
         container, int(point[0] - size["width"] / 2), int(point[1] - size["height"] / 2)
     )
-    actions.perform()
+    return actions
+
+
+def hover(driver, map_name, js_target):
+    """Zoom to a feature found by ``js_target`` (JS returning a Leaflet layer), hover it.
+
+    Polygons are hovered at their centre, lines at their first vertex.
+    """
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _pointer_to(driver, map_name, js_target).perform()
     WebDriverWait(driver, 5).until(
         lambda d: d.execute_script("return !!document.querySelector('.leaflet-tooltip')")
     )
     return driver.execute_script(
         "var t = document.querySelector('.leaflet-tooltip');"
+        "return [t.innerText, t.querySelectorAll('script, img, svg, iframe').length];"
+    )
+
+
+def click(driver, map_name, js_target):
+    """Zoom to a feature found by ``js_target``, click it; the popup's text and markup count."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _pointer_to(driver, map_name, js_target).click().perform()
+    WebDriverWait(driver, 5).until(  # open, and faded in
+        lambda d: d.execute_script(
+            "var p = document.querySelector('.leaflet-popup');"
+            "return !!p && getComputedStyle(p).opacity === '1';"
+        )
+    )
+    assert not driver.execute_script("return !!document.querySelector('.leaflet-tooltip')")
+    return driver.execute_script(
+        "var t = document.querySelector('.leaflet-popup-content');"
         "return [t.innerText, t.querySelectorAll('script, img, svg, iframe').length];"
     )
 
@@ -255,8 +279,11 @@ def find_feature(layer_name, column, value):
     """
 
 
-def check_screenshot(driver, path: Path) -> None:
-    """Save a screenshot and check that it shows a map, not a blank page."""
+def check_screenshot(driver, path: Path, min_warm: float = 0.02) -> None:
+    """Save a screenshot and check that it shows a map, not a blank page.
+
+    ``min_warm``: the share of warm (yellow to red) pixels expected, as a grid draws them.
+    """
     from PIL import Image, ImageStat
 
     driver.save_screenshot(str(path))
@@ -266,7 +293,7 @@ def check_screenshot(driver, path: Path) -> None:
     assert ImageStat.Stat(grey).stddev[0] > 12, f"{path} looks blank"
     pixels = np.asarray(image).reshape(-1, 3).astype(int)
     warm = ((pixels[:, 0] - pixels[:, 2]) > 60).mean()  # the grid's yellow-to-red classes
-    assert warm > 0.02, f"{path}: the population grid is not visible ({warm:.1%} warm pixels)"
+    assert warm >= min_warm, f"{path}: the grid is not visible ({warm:.1%} warm pixels)"
     assert len(np.unique(pixels, axis=0)) > 100, f"{path} has too few colours"
 
 
@@ -432,3 +459,141 @@ def test_a_plain_folium_map_with_a_marker_exports_whole(browser, tmp_path):
         ".map(function (i) { return i.complete && i.naturalWidth > 0; });"
     )
     assert loaded == [True]
+
+
+# -- solutions, coverage and isochrones ---------------------------------------------------
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def futian_walk(futian):
+    """Futian's populated cells and facilities (one named with a script), walking minutes."""
+    cells = futian.population[futian.population["pop"] > 0]
+    sites = futian.facilities.copy()
+    sites.loc[sites.index[3], "name"] = EVIL
+    costs = svcnet.costs_from_graph(
+        futian.network, cells, sites, mode="walk", weight="travel_time", cutoff=20,
+        origin_id="cell_id", destination_id="facility_id",
+    )  # fmt: skip
+    iso = svcnet.isochrones(futian.network, sites.iloc[:4], [5, 10], site_id="facility_id")
+    return cells, sites, costs, iso
+
+
+def legend_text(driver):
+    return driver.find_element("css selector", ".svcnet-legend").text
+
+
+def test_a_solution_map_opens_offline_and_its_sites_open_popups(
+    browser, futian, tmp_path, artifacts
+):
+    from svcnet.models import PMedian
+
+    cells = futian.population[futian.population["pop"] > 0]
+    sites = futian.candidates[futian.candidates["kind"] == "building"].iloc[::20].copy()
+    forced = sites["candidate_id"].iloc[5]
+    sites.loc[sites["candidate_id"] == forced, "name"] = EVIL
+    model = PMedian.from_geodataframe(
+        cells, sites, p=8, weight="pop", demand_id="cell_id", site_id="candidate_id",
+        cutoff=2500, unserved_penalty=5000, existing=[forced],
+    )  # fmt: skip
+    solution = model.solve(method="heuristic")
+    m = solution.explore(
+        layers=["demand", "sites", "catchments"], tiles=None, attribution=futian.attribution
+    )
+    page = tmp_path / "solution_map.html"
+    save_map(m, page)
+    open_page(browser, page)
+    assert problems(browser) == []
+    assert layer_names(browser) == [
+        "Demand by site",
+        "Served / unserved",
+        "Metres to the site",
+        "Catchments (8)",
+        "Selected sites (8)",
+    ]
+    legend = legend_text(browser)
+    served = float(cells["pop"].to_numpy()[solution.assignment >= 0].sum())
+    for text in ("p-median solution: 8 sites", "Demand by site (population)",
+                 f"Served by 8 sites: {served:,.0f}", "Selected sites",
+                 "Catchment outline (8)"):  # fmt: skip
+        assert text in legend, (text, legend)
+    check_screenshot(browser, artifacts / "solution_map.png")
+    layers = layer_vars(m)
+    text, elements = click(
+        browser, m.get_name(), find_feature(layers["Selected sites (8)"], 0, EVIL)
+    )
+    assert text.startswith(EVIL) and elements == 0, text
+    for label in ("Site id\t" + forced, "People served\t", "Demand points\t", "Mean metres\t"):
+        assert label in text, (label, text)
+    browser.save_screenshot(str(artifacts / "solution_popup.png"))
+    assert problems(browser) == []
+
+
+def test_a_coverage_map_opens_offline_with_its_numbers(browser, futian_walk, tmp_path, artifacts):
+    from svcnet.access import within
+    from svcnet.viz import explore_coverage
+
+    cells, sites, costs, iso = futian_walk
+    m = explore_coverage(cells, sites, costs, threshold=10, isochrones=iso, tiles=None)
+    page = tmp_path / "coverage_map.html"
+    save_map(m, page)
+    open_page(browser, page)
+    assert problems(browser) == []
+    assert layer_names(browser) == [
+        "Coverage within 10 min",
+        "Nearest site (minutes)",
+        "Isochrones (5, 10 min)",
+        "Sites (33)",
+    ]
+    people = cells.set_index("cell_id")["pop"].reindex(costs.origin_ids).to_numpy()
+    covered = people[within(costs, 10)].sum()
+    legend = legend_text(browser)
+    expected = [
+        f"Covered: {covered:,.0f}",
+        f"Not covered: {people.sum() - covered:,.0f}",
+        "Isochrones (minutes along the streets)",
+        "within 5 min:",
+        "5 – 10 min:",
+    ]
+    for text in expected:
+        assert text in legend, (text, legend)
+    check_screenshot(browser, artifacts / "coverage_map.png")
+    layers = layer_vars(m)
+    text, elements = click(browser, m.get_name(), find_feature(layers["Sites (33)"], 0, EVIL))
+    assert text.startswith(EVIL) and elements == 0, text
+    assert "People nearest, within 10 min\t" in text
+    browser.save_screenshot(str(artifacts / "coverage_popup.png"))
+    near = costs.to_dense().min(axis=1)
+    cell = costs.origin_ids[int(np.argmin(np.where(np.isfinite(near), near, np.inf)))]
+    text, elements = hover(browser, m.get_name(), find_cell(layers["Coverage within 10 min"], cell))
+    assert f"Demand {cell}" in text and "Minutes to the nearest site\t" in text
+    assert "Within 10 min\tyes" in text and elements == 0
+    assert problems(browser) == []
+
+
+def test_an_isochrone_map_opens_offline_with_a_band_per_time(
+    browser, futian_walk, tmp_path, artifacts
+):
+    from svcnet.viz import isochrone_layer
+
+    _, sites, _, iso = futian_walk
+    m = isochrone_layer(iso, sites=sites.iloc[:4], site_id="facility_id", tiles=None)
+    page = tmp_path / "isochrone_map.html"
+    save_map(m, page)
+    open_page(browser, page)
+    assert problems(browser) == []
+    assert layer_names(browser) == ["Isochrones (5, 10 min)", "Sites (4)"]
+    legend = legend_text(browser)
+    assert "within 5 min:" in legend and "5 – 10 min:" in legend and "km² in all" in legend
+    check_screenshot(browser, artifacts / "isochrone_map.png", min_warm=0.0)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(artifacts / "isochrone_map.png").convert("RGB")).astype(int)
+    tinted = ((pixels[..., 2] - pixels[..., 0]) > 25).mean()  # the bands' blue-greens
+    assert tinted > 0.03, f"the isochrone bands are not visible ({tinted:.1%})"
+    layers = layer_vars(m)
+    text, elements = click(browser, m.get_name(), find_feature(layers["Sites (4)"], 0, EVIL))
+    assert text.startswith(EVIL) and elements == 0, text
+    assert "Area within 5 min (km²)\t" in text and "Area within 10 min (km²)\t" in text
+    browser.save_screenshot(str(artifacts / "isochrone_popup.png"))
+    assert problems(browser) == []

@@ -112,7 +112,10 @@ class LocationModel:
         data = CostData(data.matrix, np.asarray(demand_labels, dtype=object),
                         np.asarray(site_labels, dtype=object))  # fmt: skip
         weights = demand[weight].to_numpy(dtype=float) if weight else None
-        return build(data, weights, {"demand": demand, "sites": sites})
+        # what a map of the solution needs besides the frames: the weight column, the unit
+        geo = {"demand": demand, "sites": sites, "weight": weight,
+               "unit": getattr(costs, "unit", None)}  # fmt: skip
+        return build(data, weights, geo)
 
     # -- solving ---------------------------------------------------------------
     def solve(

@@ -141,6 +141,39 @@ class Solution:
             sites["load"] = extra["load"].to_numpy()
         return sites
 
+    def explore(self, m: Any = None, **kwargs: Any) -> Any:
+        """A folium map of the solution (only for models built with ``from_geodataframe``).
+
+        The demand coloured by its site (or served / unserved, or by cost), the
+        selected sites sized by their load, optional lines and catchments; see
+        :func:`svcnet.viz.explore_solution` for the options.
+
+        Parameters
+        ----------
+        m
+            A folium map to add the layers to; a new one when None.
+        **kwargs
+            Passed to :func:`svcnet.viz.explore_solution`.
+
+        Returns
+        -------
+        folium.Map
+
+        Raises
+        ------
+        InputError
+            The model was built from a plain cost matrix: there is no geometry to map.
+
+        Examples
+        --------
+        >>> from svcnet.viz.solution_maps import toy_solution
+        >>> type(toy_solution().explore(tiles=None)).__name__
+        'Map'
+        """
+        from svcnet.viz.solution_maps import explore_solution
+
+        return explore_solution(self, m, **kwargs)
+
     def __repr__(self) -> str:
         bound = "upper" if self.maximize else "lower"
         return (

@@ -246,6 +246,8 @@ var svcnetViz = window.svcnetViz || (function () {
     if (interactive && spec.popup) {
       group.bindPopup(function (target) { return tooltipContent(spec, target.svcnetIndex); },
                       {className: "svcnet-tooltip", maxWidth: 380});
+      // the popup shows what the tooltip showed: one box, not two on top of each other
+      group.on("popupopen", function () { group.closeTooltip(); });
     }
     if (interactive && spec.highlight) {
       group.on("mouseover", function (e) {

@@ -34,6 +34,7 @@ import pandas as pd
 from svcnet.errors import InputError
 from svcnet.viz._layers import (
     QUANTUM_DEG,
+    FitView,
     MapHeading,
     ScaleBar,
     VectorLayer,
@@ -464,7 +465,8 @@ def _new_map(region: Any, tiles: Any, attr: str | None) -> folium.Map:
     populated = grid[grid["pop"] > 0] if "pop" in grid.columns else grid
     bounds = _to_lonlat(populated if len(populated) else grid).total_bounds
     if np.all(np.isfinite(bounds)):
-        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]], padding=(12, 12))
+        # fitted once the page has laid the map out (an <iframe srcdoc>, a hidden tab)
+        FitView([[bounds[1], bounds[0]], [bounds[3], bounds[2]]]).add_to(m)
     return m
 
 

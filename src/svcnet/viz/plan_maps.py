@@ -671,6 +671,7 @@ def explore_plan(
     tiles: str | folium.TileLayer | None = "OpenStreetMap",
     attr: str | None = None,
     view: str = "areas",
+    isochrones: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """A folium map of a plan: service areas, sites, coverage, travel times, unserved cells.
 
@@ -685,6 +686,8 @@ def explore_plan(
       serving it, the minutes after and before and the people of that site's
       area;
     * the unserved cells, dissolved into patches drawn above every view;
+    * the isochrones, when given: one band per time with its area (see
+      :func:`svcnet.viz.isochrone_layer`);
     * the recommended sites, circles sized by the people they serve (or their
       capacity), new and existing in two colours; hovering or clicking one
       shows its name, status, rank, people served, capacity, mean minutes,
@@ -710,6 +713,9 @@ def explore_plan(
         The attribution of a tile URL template.
     view
         The view of the cells shown first: one of :data:`PLAN_VIEWS`.
+    isochrones
+        What :func:`svcnet.isochrones` returns (for the plan's sites, say),
+        drawn as a layer below the sites.
 
     Returns
     -------
@@ -718,8 +724,8 @@ def explore_plan(
     Raises
     ------
     InputError
-        ``plan`` is not a Plan, ``m`` not a folium map, or ``view`` or
-        ``tiles`` not usable.
+        ``plan`` is not a Plan, ``m`` not a folium map, ``view`` or
+        ``tiles`` not usable, or ``isochrones`` not polygons with minutes.
 
     Examples
     --------
@@ -736,6 +742,11 @@ def explore_plan(
     if m is not None and not isinstance(m, folium.Map):
         msg = f"m must be a folium.Map to add the plan's layers to; got {type(m).__name__}"
         raise InputError(msg)
+    bands = None
+    if isochrones is not None:
+        from svcnet.viz.coverage_maps import _bands, _check_isochrones
+
+        bands = _bands(_check_isochrones(isochrones))
     numbers = plan_numbers(plan)
     cells = _plan_cells(plan, numbers)
     if m is None:
@@ -755,6 +766,10 @@ def explore_plan(
         ]
     else:
         logger.info("the plan for %s has no populated cells to draw", plan.region_name)
+    if bands is not None:
+        from svcnet.viz.coverage_maps import _isochrone_layer
+
+        layers.append(_isochrone_layer(bands, attribution=attribution))
     layers.append(_sites_layer(plan, attribution))
     kept = [layer for layer in layers if layer is not None]
     _unique_names(m, kept)

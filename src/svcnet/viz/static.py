@@ -173,6 +173,5 @@ def plot_region(
     _north_arrow(ax)
     attribution = " | ".join(region.attribution)
     if attribution:
-        ax.figure.text(0.01, 0.01, attribution, fontsize=6, color="#555555",
-                       fontfamily=family)
+        ax.figure.text(0.01, 0.01, attribution, fontsize=6, color="#555555", fontfamily=family)
     return ax
