@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from typing import Any
 
 import geopandas as gpd
@@ -43,6 +44,7 @@ __all__ = ["plan_centers", "LATE_WEIGHT"]
 
 #: Each minute of walk beyond the limit counts this many extra minutes in the objective.
 LATE_WEIGHT = 4.0
+SPLIT_SHARE = 8.0  # for the model, cells are split into parts of at most high / SPLIT_SHARE
 _CENTER_SERVICES = ("community_center",)
 
 
@@ -127,8 +129,10 @@ def plan_centers(
         msg = (f"the region has {cells[group].sum():,.0f} people in {group!r}, fewer than one "
                f"center's lower bound of {low:,.0f}")  # fmt: skip
         raise InfeasibleError(msg)
-    cells, split_notes = split_heavy_cells(cells, group, high / 2.0)
-    notes += split_notes
+    # cells are split finely for the model (single sourcing with large cells is lumpy and hard
+    # to round); parts that end up with the same center are merged back after solving
+    cells = cells.assign(_origin=cells["cell_id"].astype(str))
+    cells, _ = split_heavy_cells(cells, group, high / SPLIT_SHARE)
     people = cells[group].to_numpy(dtype=float)
     kept = existing_facilities(region, existing, _CENTER_SERVICES, "centers")
     chosen = choose_candidates(region, candidates, kinds=("building",))
@@ -156,6 +160,14 @@ def plan_centers(
         priced, people, cells["unit"].to_numpy(), site_units, min_load, keep_open,
         high=high, penalty=penalty, time_limit=time_limit, mip_gap=mip_gap, seed=seed,
     )  # fmt: skip
+    cells, travel, assignment, minutes_before = _merge_parts(cells, travel, assignment,
+                                                             minutes_before)  # fmt: skip
+    base_ids = cells["cell_id"].astype(str).str.rsplit("#", n=1).str[0]
+    n_shared = base_ids[base_ids.duplicated()].nunique()
+    if n_shared:
+        verb = "cell is" if n_shared == 1 else "cells are"
+        notes.append(f"{n_shared:,} {verb} shared between two or more centers (one row per "
+                     "center, ids with #1, #2 ...).")  # fmt: skip
     if len(records) > 1:
         notes.append(
             f"Centers serve the people of their own {level} only: the plan is solved "
@@ -169,6 +181,33 @@ def plan_centers(
                     "allow_closing": allow_closing, "existing": n_kept,
                     "time_limit": time_limit, "mip_gap": mip_gap, "seed": seed},
     )  # fmt: skip
+
+
+def _merge_parts(cells, travel, assignment, minutes_before):
+    """Parts of one cell served by the same center become one row again.
+
+    A cell split for the model keeps its own id when all its parts go to one
+    center; when they go to several, it keeps one row per center (``#1``,
+    ``#2`` ... by order of appearance). Travel rows of parts are the cell's.
+    """
+    origin = cells["_origin"].to_numpy()
+    cells = cells.drop(columns="_origin")
+    key = pd.DataFrame({"origin": pd.factorize(origin)[0], "site": assignment})
+    group = key.groupby(["origin", "site"], sort=False).ngroup().to_numpy()
+    first = np.sort(np.unique(group, return_index=True)[1])
+    merged = cells.iloc[first].copy()
+    numeric = [c for c in cells.columns if c not in ("cell_id", "unit", "geometry")
+               and pd.api.types.is_numeric_dtype(cells[c])]  # fmt: skip
+    sums = cells[numeric].groupby(group, sort=False).sum()
+    merged[numeric] = sums.loc[group[first]].to_numpy()
+    base = pd.Series(origin[first])
+    shares = base.groupby(base).transform("size").to_numpy()
+    rank = base.groupby(base).cumcount().to_numpy() + 1
+    merged["cell_id"] = np.where(shares > 1, [f"{b}#{k}" for b, k in zip(base, rank, strict=True)],
+                                 base)  # fmt: skip
+    merged = merged.reset_index(drop=True)
+    travel = replace(travel, matrix=travel.matrix[first], straight=travel.straight[first])
+    return merged, travel, assignment[first], np.asarray(minutes_before)[first]
 
 
 def _check_minutes(walk_minutes: float, max_minutes: float) -> None:

@@ -138,6 +138,15 @@ def solve_mip(
         solution.value_valid = True
         highs.setSolution(solution)
     highs.run()
+    if start is not None and has_integers and _start_echoed(highs, cost):
+        # HiGHS 1.16 can report a better optimum while handing back the start it was
+        # given (seen when presolve solves the model outright): solve it again cold.
+        if time_limit is not None:
+            time_limit = max(time_limit - (time.perf_counter() - started), 0.01)
+        return solve_mip(cost=cost, matrix=matrix, row_lower=row_lower, row_upper=row_upper,
+                         col_lower=col_lower, col_upper=col_upper, integer=integer,
+                         maximize=maximize, time_limit=time_limit, mip_gap=mip_gap, seed=seed,
+                         start=None, what=what, lp_solver=lp_solver)  # fmt: skip
     status = highs.getModelStatus()
     info = highs.getInfo()
     seconds = time.perf_counter() - started
@@ -164,6 +173,16 @@ def solve_mip(
     logger.debug("HiGHS %s: %s, objective %g, bound %g, %.2f s", what, label, objective, bound,
                  seconds)  # fmt: skip
     return MipResult(x=x, objective=objective, bound=bound, status=label, seconds=seconds)
+
+
+def _start_echoed(highs, cost) -> bool:
+    """Whether the solution HiGHS returns does not have the objective it reports."""
+    if highs.getInfo().primal_solution_status != 2:
+        return False
+    x = np.asarray(highs.getSolution().col_value, dtype=float)
+    reported = float(highs.getInfo().objective_function_value)
+    actual = float(np.asarray(cost, dtype=float) @ x)
+    return abs(actual - reported) > 1e-6 * max(1.0, abs(reported))
 
 
 def _check(status, highspy, msg: str) -> None:
