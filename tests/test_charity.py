@@ -1,8 +1,10 @@
 """plan_charity on hand-built regions whose answer is known, and invariants on Futian."""
 
+import logging
 import time
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pytest
 from shapely.geometry import Point, box
@@ -267,6 +269,108 @@ def test_a_region_without_boundaries_is_one_unit(tmp_path):
     _check(plan, region)
     assert plan.compare(plan).loc["sites", "difference"] == 0
     assert all(path.exists() for path in plan.to_files(tmp_path))
+
+
+def test_before_and_after_measure_the_walk_to_a_donation_point():
+    # the outlet at the west end is 10 people's nearest; the point goes to a building in the
+    # middle, where 2,000 people live: that must not read as access getting worse for them
+    cells = _grid([("a", 0, 0, 10), ("b", 5, 0, 1_000), ("c", 6, 0, 1_000)])
+    region = Region(
+        cells,
+        boundaries={"district": _layer("district", [("D", (0, 0, 1_100, 100))])},
+        facilities=_points("facility", [("tel", 50, 50, "telecom")]),
+        candidates=_points("candidate", [("mid", 550, 50, 1)]),
+        name="before after",
+    )
+    plan = plan_charity(region, levels=["district"])
+    assert plan.sites["location_id"].tolist() == ["mid"]
+    assignment = plan.assignment.set_index("cell_id")
+    assert np.isinf(assignment["minutes_before"]).all()  # no point at an outlet before
+    total = plan.summary().loc["total"]
+    assert total["within_10min_before"] == 0
+    assert total["within_10min_after"] == pytest.approx(2_000 / 2_010)
+    assert total["facilities_before"] == 0
+    assert any("Before and after measure the walk to a donation point" in n for n in plan.notes)
+    # a point at the outlet: before and after are both the walk to it
+    at_outlet = plan_charity(region, levels=["district"], outlet_tolerance=50.0)
+    assert at_outlet.sites["status"].tolist() == ["existing"]
+    assignment = at_outlet.assignment
+    assert np.allclose(assignment["minutes_before"], assignment["minutes"])
+    assert np.allclose(assignment["minutes_nearest"], assignment["minutes"])
+    total = at_outlet.summary().loc["total"]
+    assert total["within_10min_before"] == total["within_10min_after"]
+
+
+def test_candidate_buildings_that_are_an_outlets_building_are_dropped():
+    # "tel_bldg" is the telecom outlet's own building (2 m off), slightly nearer the people:
+    # without the rule a "new" point would open in the outlet's building
+    cells = _grid([("a", 4, 0, 100), ("b", 5, 0, 1_000)])
+    outlet = _points("facility", [("tel", 550, 50, "telecom")])
+    outlet["name"] = ["中国电信大楼"]
+    buildings = _points(
+        "candidate",
+        [("tel_bldg", 548, 50, 9_000), ("twin_a", 50, 50, 500), ("twin_b", 53, 50, 400)],
+    )
+    buildings["name"] = ["中国电信大楼", "Twin", "Twin"]
+    region = Region(
+        cells,
+        boundaries={"district": _layer("district", [("D", (0, 0, 1_100, 100))])},
+        facilities=outlet,
+        candidates=buildings,
+        name="duplicates",
+    )
+    plan = plan_charity(region, levels=["district"], outlet_tolerance=0.0)
+    site = plan.sites.iloc[0]
+    assert (site["location_id"], site["status"]) == ("tel", "existing")
+    note = next(n for n in plan.notes if "dropped as duplicates" in n)
+    assert "2 candidate buildings" in note and "1 within 10 m of an outlet" in note
+    assert "中国电信大楼" in note and "1 within 10 m of a candidate of the same name" in note
+    _check(plan, region)
+
+
+def _street_graph():
+    """A straight street along y = 50 from x = 0 to x = 1,000 (nodes every 100 m)."""
+    graph = nx.MultiDiGraph(crs=UTM50)
+    for i in range(11):
+        graph.add_node(i, x=100.0 * i, y=50.0)
+    for i in range(10):
+        for u, v in ((i, i + 1), (i + 1, i)):
+            graph.add_edge(u, v, length=100.0, highway="residential", oneway=False)
+    return graph
+
+
+def test_straight_line_fallbacks_are_noted_and_warned_once(caplog):
+    # cell "far" is 950 m from the street: its walks are straight lines x 1.3
+    cells = _grid([("a", 0, 0, 300), ("b", 5, 0, 200), ("c", 9, 0, 100), ("far", 5, 10, 50)])
+    region = Region(
+        cells,
+        boundaries={"district": _layer("district", [("D", (0, 0, 1_000, 1_100))])},
+        facilities=_points("facility", [("tel", 550, 50, "telecom")]),
+        candidates=_points("candidate", [("shop", 150, 50, 1)]),
+        network=_street_graph(),
+        name="street",
+    )
+    areas = gpd.GeoDataFrame(
+        {"community": ["w", "e"]},
+        geometry=[box(0, 0, 400, 1_100), box(400, 0, 1_000, 1_100)],
+        crs=UTM50,
+    )
+    with caplog.at_level(logging.WARNING):
+        plan = plan_charity(region, communities=areas)
+    note = next(n for n in plan.notes if "more than 300 m from any street" in n)
+    assert "1 cells" in note and "straight lines x 1.3" in note
+    assert plan.parameters["travel"] == "network, with straight-line fallback"
+    assignment = plan.assignment.set_index("cell_id")
+    assert assignment.loc["far", "straight_line"] and not assignment.loc["a", "straight_line"]
+    # one warning for the plan, none per walking-time computation from svcnet.costs
+    assert [r.name for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "svcnet.services.charity"
+    ]
+    assert "held back" in caplog.records[-1].getMessage()
+    _check(plan, region)
+    # without a street network the notes say so, as the other planners' do
+    plain = plan_charity(Region(cells, name="plain"), outlets=_points("facility", []))
+    assert any("No street network" in n and "x 1.3" in n for n in plain.notes)
 
 
 # ------------------------------------------------------------------ the real data

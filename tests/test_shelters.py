@@ -200,6 +200,43 @@ def test_fewest_sites_match_brute_force_on_random_tiny_regions():
         assert len(plan.sites) == fewest
 
 
+@pytest.mark.parametrize("cut_loop", [True, False], ids=["cover cuts", "rounding only"])
+def test_large_components_close_the_gap_with_cover_cuts(monkeypatch, cut_loop):
+    """Components too large for the step-2 MILP: the cut loop proves the fewest sites."""
+    monkeypatch.setattr(shelters, "_LINK_PAIRS", 0)  # every component takes the large path
+    if not cut_loop:  # what the planner did before: LP rounding and the drop pass only
+        monkeypatch.setattr(shelters, "_cover_cuts", lambda *a, **k: (a[5], 0.0, "feasible", 0))
+    rng = np.random.default_rng(3)
+    gaps = []
+    for trial in range(4):
+        n_cells, n_sites = 12, 8
+        cols, pops = rng.integers(0, 20, n_cells), rng.integers(50, 400, n_cells)
+        cells = _grid([(f"c{i}", int(cols[i]), i % 2, int(pops[i])) for i in range(n_cells)])
+        xs, areas = rng.uniform(0, 2_000, n_sites), rng.integers(150, 1_500, n_sites)
+        parks = _sites([(f"s{j}", xs[j], 100, int(areas[j])) for j in range(n_sites)])
+        region = Region(cells, name=f"large {trial}")
+        plan = plan_shelters(region, sites=parks)
+        _check(plan, region)
+        record = plan.solver_table().set_index("part").loc["fewest sites"]
+        gaps.append(record["gap"])
+        centre = cells.geometry.centroid
+        within = np.array([[centre[i].distance(p) <= 500 / 1.3 for p in parks.geometry]
+                           for i in range(n_cells)])  # fmt: skip
+        best = _most_sheltered(pops, areas, within, range(n_sites))
+        fewest = next(
+            size
+            for size in range(n_sites + 1)
+            for subset in itertools.combinations(range(n_sites), size)
+            if _most_sheltered(pops, areas, within, subset) >= best - 1e-6
+        )
+        assert len(plan.sites) == fewest
+        assert record["bound"] <= fewest
+    if cut_loop:
+        assert gaps == [0.0] * 4  # proven
+    else:
+        assert max(gaps) > 0  # the merged LP alone leaves a gap
+
+
 def _most_sheltered(pops, room, within, subset):
     """Max flow by LP (scipy): the most people the subset of sites shelters."""
     pairs = [(i, j) for i in range(len(pops)) for j in subset if within[i, j]]
@@ -322,12 +359,102 @@ def test_units_coverage_and_demonstration_rank():
     assert table.loc["West", "coverage_before"] == 1.0
     assert table.loc["East", "coverage_before"] == 0.0
     assert table.loc["East", "coverage_after"] == 1.0
-    assert table.loc["East", "demonstration_rank"] == 1  # most people without a shelter today
-    assert table.loc["West", "demonstration_rank"] == 2
+    # everyone has a place after the plan: the denser unit ranks first
+    # (West: 600 people on 0.2 km², East: 500 on 0.3 km²)
+    assert table.loc["West", "demonstration_rank"] == 1
+    assert table.loc["East", "demonstration_rank"] == 2
     assert table.loc["East", "places_gap_before"] == 500
     assert table.loc["East", "places_gap_after"] == 0
     assert any("stands in for communities" in n for n in plan.notes)
     _check(plan, region)
+
+
+def test_demonstration_rank_puts_people_left_without_a_place_first():
+    # "far" keeps 120 people without a place after the plan; "big" has more people (and
+    # more without a shelter today), "dense" the highest density: "far" still comes first
+    cells = _grid([("b1", 0, 0, 400), ("b2", 1, 0, 400), ("d1", 10, 0, 300), ("f1", 40, 0, 120)])
+    districts = gpd.GeoDataFrame(
+        {"district": ["big", "dense", "far"]},
+        geometry=[box(0, 0, 900, 100), box(900, 0, 1_200, 100), box(3_000, 0, 5_000, 100)],
+        crs=UTM50,
+    )
+    region = Region(cells, boundaries={"district": districts}, name="demonstration")
+    parks = _sites([("p_big", 100, 50, 900), ("p_dense", 1_050, 50, 400)])
+    table = plan_shelters(region, sites=parks).summary()
+    assert table.loc[["big", "dense", "far"], "outside_after"].tolist() == [0, 0, 120]
+    assert table.loc[["big", "dense", "far"], "outside_before"].tolist() == [800, 300, 120]
+    ranks = table.loc[["far", "dense", "big"], "demonstration_rank"].tolist()
+    assert ranks == [1, 2, 3]  # outside after the plan, then density (dense 10,000/km²)
+    assert "after the plan" in plan_shelters.__doc__.split("demonstration_rank")[-1][:400]
+
+
+def test_unit_table_counts_places_for_the_units_residents():
+    # the park lies in "host" but only "guest"'s residents are within its reach
+    cells = _grid([("g", 0, 0, 400), ("h", 30, 0, 100)])
+    districts = gpd.GeoDataFrame(
+        {"district": ["guest", "host"]},
+        geometry=[box(0, 0, 200, 100), box(200, 0, 3_200, 100)],
+        crs=UTM50,
+    )
+    region = Region(cells, boundaries={"district": districts}, name="places")
+    plan = plan_shelters(region, sites=_sites([("park", 300, 50, 5_000)]))
+    table = plan.summary()
+    host, guest = table.loc["host"], table.loc["guest"]
+    # capacity located in a unit is labelled as such and kept apart from places for residents
+    assert host["capacity_located_after"] == 5_000 and guest["capacity_located_after"] == 0
+    assert guest["places_for_residents_after"] == 400 and host["places_for_residents_after"] == 0
+    # the host's 100 residents have no place: the gap says so, whatever lies in the unit
+    assert host["outside_after"] == 100 and host["places_gap_after"] == 100
+    assert guest["places_gap_after"] == 0
+    assert table.loc["total", "places_gap_after"] == 100
+    assert not {"places_after", "places_per_resident_after"} & set(table.columns)
+    _check(plan, region)
+
+
+def test_fixed_plans_count_whole_people():
+    # 30% of 333 and of 667 residents are fractions of a person: places are whole
+    cells = _grid([("a", 0, 0, 333), ("b", 1, 0, 667), ("c", 30, 0, 401)])
+    shelter = gpd.GeoDataFrame(
+        {"facility_id": ["old"], "service": ["shelter"], "capacity": [100.6]},
+        geometry=[Point(50, 150)],
+        crs=UTM50,
+    )
+    region = Region(cells, facilities=shelter, name="whole")
+    plan = plan_shelters(region, kind="fixed", sites=_sites([("park", 2_000, 50, 2_000)]))
+    sites, assignment = plan.sites, plan.assignment
+    whole = lambda values: np.allclose(values, np.round(values))  # noqa: E731
+    for column in ("capacity", "places_used", "population_served", "newly_sheltered"):
+        assert whole(sites[column].to_numpy(dtype=float)), column
+    for column in ("sheltered", "sheltered_before", "covered_before"):
+        assert whole(assignment[column].to_numpy(dtype=float)), column
+    assert sites.set_index("site_id").loc["old", "capacity"] == 100  # whole places
+    # a shelter's places: ceil(0.3 x its residents), within its capacity
+    by_site = assignment.groupby("site_id")[["pop", "sheltered"]].sum()
+    assert (by_site["sheltered"] == np.ceil(0.3 * by_site["pop"] - 1e-9)).all()
+    table = plan.summary()
+    for column in ("places_for_residents_before", "places_for_residents_after"):
+        assert whole(table[column].to_numpy(dtype=float)), column
+    assert table.loc["total", "places_for_residents_before"] == 100  # 0.3 x 333 residents
+    assert table.loc["total", "covered_before"] == 333
+    _check(plan, region)
+
+
+def test_the_threshold_in_column_names_is_readable_and_counts_the_exact_reach():
+    # 500 m at 60 m/min is 8.33 minutes: the columns say 8.4 and count the 500 m reach
+    cells = _grid([("a", 0, 0, 300), ("b", 2, 0, 200), ("far", 40, 0, 50)])
+    region = Region(cells, name="threshold")
+    plan = plan_shelters(region, sites=_sites([("p", 50, 50, 5_000)]))
+    assert plan.threshold_minutes == 8.4
+    assert plan.parameters["reach_minutes"] == pytest.approx(500 / 60)
+    table = plan.summary()
+    assert "within_8.4min_after" in table.columns
+    assert not [c for c in table.columns if "8.33" in str(c)]
+    total = table.loc["total"]
+    assert total["within_8.4min_after"] == pytest.approx(total["coverage_after"])
+    assert any("rounded up to a tenth of a minute" in n for n in plan.notes)
+    fixed = plan_shelters(region, kind="fixed", sites=_sites([("p", 50, 50, 5_000)]))
+    assert fixed.threshold_minutes == 50  # 3,000 m at 60 m/min: already round
+    assert not any("rounded up" in n for n in fixed.notes)
 
 
 def test_given_communities_replace_the_units():
@@ -339,6 +466,11 @@ def test_given_communities_replace_the_units():
     plan = plan_shelters(region, sites=_sites([("p", 300, 50, 1_000)]), communities=areas)
     assert plan.unit_level == "community"
     assert set(plan.assignment["unit"]) == {"c1", "c2"}
+    # a cell outside every given area joins the nearest one, and the note calls it a cell
+    small = areas.assign(geometry=[box(0, 0, 300, 100), box(300, 0, 500, 100)])
+    plan = plan_shelters(region, sites=_sites([("p", 300, 50, 1_000)]), communities=small)
+    assert "1 grid cell lies outside every community and join" in " ".join(plan.notes)
+    assert not any("community points" in n for n in plan.notes)
 
 
 # ------------------------------------------------------------------ the real data

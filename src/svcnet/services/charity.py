@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,16 +35,17 @@ import pandas as pd
 import scipy.sparse as sp
 
 from svcnet import standards
+from svcnet.costs import MAX_SNAP_M
 from svcnet.errors import CRSError, InputError
 from svcnet.models import PMedian, verify
 from svcnet.plan import Plan
 from svcnet.services._common import choose_candidates, nearest_minutes, planning_cells
-from svcnet.services._travel import DETOUR_FACTOR, travel_minutes
+from svcnet.services._travel import DETOUR_FACTOR, TravelMinutes, travel_minutes
 from svcnet.services.shelters import community_layer, units_of_points
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["plan_charity", "OUTLET_SERVICES", "MAX_LOCATIONS", "MAX_DEMAND"]
+__all__ = ["plan_charity", "OUTLET_SERVICES", "MAX_LOCATIONS", "MAX_DEMAND", "DUPLICATE_M"]
 
 #: Facility services that count as outlets for donation points.
 OUTLET_SERVICES = ("post_office", "telecom")
@@ -50,6 +53,9 @@ OUTLET_SERVICES = ("post_office", "telecom")
 MAX_LOCATIONS = 200
 #: Most demand points per unit in the 1-median (cells merged in squares beyond it).
 MAX_DEMAND = 1_500
+#: A candidate building this close (metres) to an outlet, or to a candidate of the same
+#: name, is the same building: it is dropped (a "new" point there would be the outlet's).
+DUPLICATE_M = 10.0
 _KIND_TEXT = {"post_office": "post office", "telecom": "telecom office"}
 
 
@@ -130,12 +136,36 @@ def plan_charity(
         ``shared_with`` (the higher point it is, if any), ``population_served``
         (the unit's residents), ``capacity`` (NaN), ``mean_minutes`` and
         ``share_within_walk`` of the unit's residents, and a ``reason``.
-        ``assignment``: each cell with its lowest-level point and the walk to
-        it; ``minutes_before`` is the walk to the nearest outlet.
-        ``summary()`` adds, per unit of the lowest level, its point, mean walk
-        and share within the walk at every level (``point_<level>``,
-        ``minutes_<level>``, ``within_<t>min_<level>``). ``solver``: one record
-        per level (skipped levels with the reason).
+        ``assignment``: each cell with its lowest-level point (``site_id``)
+        and the walk to it (``minutes``, "after"); ``minutes_before``, the
+        walk to the nearest point that sits at an existing post or telecom
+        outlet (the points of ``status`` "existing", any level: the
+        network's points that exist today as outlets; ``inf`` when none is
+        within three times ``walk_minutes``); ``minutes_nearest``, the walk
+        to the nearest point of any level; ``minutes_<level>``, the walk to
+        the unit's point at each level; ``straight_line``, True where the
+        cell's walks are straight lines x 1.3 (off the street network, or no
+        network). Before and after thus both measure the walk to a donation
+        point, and the summary's ``facilities_before`` counts those same
+        points at outlets. ``summary()`` adds, per unit of the lowest level,
+        its point, mean walk and share within the walk at every level
+        (``point_<level>``, ``minutes_<level>``, ``within_<t>min_<level>``).
+        ``solver``: one record per level (skipped levels with the reason).
+        ``notes`` say which walks fall back to straight lines and which
+        candidate buildings were dropped as duplicates of outlets.
+
+    Notes
+    -----
+    Candidate buildings within :data:`DUPLICATE_M` (10 m) of an outlet are the
+    outlet's own building and are dropped, as is the second of two candidates
+    of the same name that close (the bundled Futian data lists four telecom
+    buildings both as outlets and as candidates): a "new" point is never put in
+    an outlet's building.
+
+    Walking times are computed once per unit (and once from every cell to
+    every point); svcnet.costs's warnings about points off the street network,
+    one per computation, are held back while the plan runs, and the planner
+    logs one warning with the counts instead (also in the notes).
 
     Raises
     ------
@@ -170,30 +200,46 @@ def plan_charity(
     places, place_notes = _places(region, outlets, candidates)
     notes += place_notes
     people = cells[group].to_numpy(dtype=float)
-    for number, level in enumerate(plan_levels):
-        _plan_level(
-            level,
-            plan_levels[:number],
-            cells,
-            people,
-            places,
-            region,
-            speed.value,
-            outlet_tolerance,
-            share_points,
-            deadline,
-            seed,
-            walk_minutes,
+    with _held_back_warnings() as held:
+        for number, level in enumerate(plan_levels):
+            _plan_level(
+                level,
+                plan_levels[:number],
+                cells,
+                people,
+                places,
+                region,
+                speed.value,
+                outlet_tolerance,
+                share_points,
+                deadline,
+                seed,
+                walk_minutes,
+            )
+        minutes = _level_minutes(plan_levels, cells, places, region, speed.value)
+        nearest = _nearest_points(plan_levels, cells, region, speed.value, walk_minutes)
+    if nearest.notes and region.network is not None:
+        notes += [
+            f"{nearest.notes[0]} The outlets and buildings weighed for each point are walked "
+            f"to the same way."
+        ]
+    elif nearest.notes:
+        notes += list(nearest.notes)
+    if held.count:
+        logger.warning(
+            "charity: %s (%d warnings of svcnet.costs about points off the street network "
+            "held back: one per walking-time computation)",
+            nearest.notes[0] if nearest.notes else "some points are off the street network",
+            held.count,
         )
-    minutes = _level_minutes(plan_levels, cells, places, region, speed.value)
     return _build_plan(
         region,
         cells,
         people,
         plan_levels,
         skipped,
-        places,
         minutes,
+        nearest,
         speed,
         norm,
         group=group,
@@ -267,7 +313,9 @@ def _levels(region, cells, wanted, communities, group):
             continue
         if communities is not None:
             layer = community_layer(communities, region.crs)
-            labels, outside = units_of_points(cells.geometry.representative_point(), layer, "cell")
+            labels, outside = units_of_points(
+                cells.geometry.representative_point(), layer, "grid cell", name
+            )
             stand_in = f"the {len(layer):,} areas given (communities=)"
             notes += outside
         elif have:
@@ -373,6 +421,8 @@ def _places(region, outlets, candidates) -> tuple[_Places, list[str]]:
         geometry=chosen.geometry.representative_point().to_numpy(),
         crs=region.crs,
     )
+    cand_frame, duplicate_notes = _without_duplicates(cand_frame, outlet_frame)
+    notes += duplicate_notes
     outlet_frame["size"] = np.inf
     frame = pd.concat([outlet_frame, cand_frame], ignore_index=True)
     dup = frame["location_id"].duplicated()
@@ -385,6 +435,58 @@ def _places(region, outlets, candidates) -> tuple[_Places, list[str]]:
     return _Places(
         gpd.GeoDataFrame(frame, geometry="geometry", crs=region.crs), len(outlet_frame)
     ), notes
+
+
+def _without_duplicates(
+    buildings: gpd.GeoDataFrame, outlets: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Candidate buildings less those that are an outlet's building or repeat another.
+
+    A candidate within :data:`DUPLICATE_M` of an outlet is the outlet's own
+    building (the bundled data holds some telecom buildings both as outlets
+    and as candidate buildings, under different ids); of candidates of the same
+    name within :data:`DUPLICATE_M` of each other the first (largest floor
+    area) stays. The note says how many were dropped.
+    """
+    from scipy.spatial import cKDTree
+
+    if not len(buildings):
+        return buildings, []
+    xy = np.column_stack([buildings.geometry.x, buildings.geometry.y])
+    at_outlet = np.zeros(len(buildings), dtype=bool)
+    if len(outlets):
+        o_xy = np.column_stack([outlets.geometry.x, outlets.geometry.y])
+        dist, _ = cKDTree(o_xy).query(xy, distance_upper_bound=DUPLICATE_M)
+        at_outlet = np.isfinite(dist)
+    names = buildings["name"].to_numpy(dtype=object)
+    order = np.lexsort((np.arange(len(buildings)), -buildings["size"].to_numpy(dtype=float)))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    repeated = np.zeros(len(buildings), dtype=bool)
+    for i, j in cKDTree(xy).query_pairs(DUPLICATE_M):
+        if isinstance(names[i], str) and names[i] and names[i] == names[j]:
+            repeated[j if rank[i] < rank[j] else i] = True
+    repeated &= ~at_outlet
+    drop = at_outlet | repeated
+    if not drop.any():
+        return buildings, []
+    parts = []
+    if at_outlet.any():
+        shown = ", ".join(str(n) for n in pd.unique(names[at_outlet]) if isinstance(n, str))
+        parts.append(
+            f"{int(at_outlet.sum()):,} within {DUPLICATE_M:g} m of an outlet (the outlet's own "
+            f"building{'s' if at_outlet.sum() > 1 else ''}{': ' + shown if shown else ''})"
+        )
+    if repeated.any():
+        parts.append(
+            f"{int(repeated.sum()):,} within {DUPLICATE_M:g} m of a candidate of the same name"
+        )
+    count = int(drop.sum())
+    note = (
+        f"{count:,} candidate building{'s are' if count > 1 else ' is'} dropped as "
+        f"duplicate{'s' if count > 1 else ''}: {' and '.join(parts)}."
+    )
+    return buildings[~drop].reset_index(drop=True), [note]
 
 
 # =========================================================================================
@@ -549,9 +651,14 @@ def _travel(origins, destinations, network, max_minutes: float, speed: float):
         if network is None:
             raise
         logger.info("charity: no destination on the network; straight lines instead")
-        return travel_minutes(
+        straight = travel_minutes(
             origins, destinations, network=None, max_minutes=max_minutes, speed_m_per_min=speed
         )
+        note = (
+            f"No point is within {MAX_SNAP_M:g} m of a street of the network: walks to the "
+            f"points are straight lines x {DETOUR_FACTOR:g} at {speed:g} m/min."
+        )
+        return TravelMinutes(straight.matrix, straight.straight, "straight line", (note,))
 
 
 def _thinned(rows: list[int], frame: gpd.GeoDataFrame, most: int) -> list[int]:
@@ -716,8 +823,8 @@ def _build_plan(
     people,
     plan_levels,
     skipped,
-    places,
     minutes,
+    nearest,
     speed,
     norm,
     *,
@@ -771,7 +878,6 @@ def _build_plan(
         "share_within_walk",
     ]
     sites = gpd.GeoDataFrame(sites[[*first, "geometry"]], geometry="geometry", crs=region.crs)
-    outlet_minutes = _outlet_minutes(cells, places, region, speed.value, walk_minutes)
     lowest_ids = np.asarray([f"{lowest.name}:{u}" for u in lowest.labels], dtype=object)
     table = pd.DataFrame(
         {
@@ -779,8 +885,9 @@ def _build_plan(
             "unit": lowest.labels.astype(str),
             "site_id": lowest_ids,
             "minutes": minutes[lowest.name],
-            "minutes_before": outlet_minutes,
-            "straight_line": region.network is None,
+            "minutes_before": nearest.before,
+            "minutes_nearest": nearest.after,
+            "straight_line": nearest.straight,
         }
     )
     for g in region.groups:
@@ -796,8 +903,14 @@ def _build_plan(
     notes = list(notes)
     notes.append(
         f"Outlets are preferred: one is chosen when its residents' total walk is at most "
-        f"{1 + parameters['outlet_tolerance']:.0%} of the best candidate building's. "
-        f"'minutes_before' is the walk to the nearest post or telecom outlet."
+        f"{1 + parameters['outlet_tolerance']:.0%} of the best candidate building's."
+    )
+    notes.append(
+        f"Before and after measure the walk to a donation point: before, to the nearest "
+        f"point at an existing post or telecom outlet (the network's 'existing' points, "
+        f"{nearest.n_existing:,} of them; none is reported beyond "
+        f"{nearest.cutoff:g} minutes); after, to the point of the cell's "
+        f"{lowest.name}. 'minutes_nearest' is the walk to the nearest point of any level."
     )
     modelled = sites["kind"].eq("cell (modelled)")
     if modelled.any():
@@ -826,18 +939,85 @@ def _build_plan(
         notes=notes,
         parameters={
             **parameters,
-            "travel": "network" if region.network is not None else "straight line",
+            "travel": nearest.basis,
         },
         unit_table=units,
     )
 
 
-def _outlet_minutes(cells, places: _Places, region, speed, walk_minutes) -> np.ndarray:
-    if not places.n_outlets:
-        return np.full(len(cells), np.inf)
-    outlets = places.frame.iloc[: places.n_outlets]
-    travel = _travel(cells, outlets, region.network, 3.0 * walk_minutes, speed)
-    return nearest_minutes(travel.matrix.tocsr(), np.arange(places.n_outlets))
+@dataclass(frozen=True)
+class _Nearest:
+    """Per cell, the walk to the nearest point at an existing outlet and to any point."""
+
+    before: np.ndarray
+    after: np.ndarray
+    straight: np.ndarray
+    basis: str
+    notes: tuple[str, ...]
+    n_existing: int
+    cutoff: float
+
+
+def _nearest_points(plan_levels, cells, region, speed: float, walk_minutes: float) -> _Nearest:
+    """The walks of "before" (points at existing outlets) and to the nearest point, per cell.
+
+    One walking-time computation from every cell to every point of the plan
+    (each location once), up to three times ``walk_minutes``; its notes say
+    where walks fall back to straight lines.
+    """
+    frames = [lv.points for lv in plan_levels if len(lv.points)]
+    points = pd.concat(frames, ignore_index=True).drop_duplicates("location_id")
+    locations = gpd.GeoDataFrame(
+        {"status": points["status"].to_numpy()}, geometry=list(points["geometry"]), crs=region.crs
+    )
+    cutoff = 3.0 * float(walk_minutes)
+    travel = _travel(cells, locations, region.network, cutoff, speed)
+    matrix = travel.matrix.tocsr()
+    existing = np.flatnonzero(locations["status"].to_numpy() == "existing")
+    return _Nearest(
+        before=nearest_minutes(matrix, existing),
+        after=nearest_minutes(matrix, np.arange(len(locations))),
+        straight=np.asarray(travel.straight, dtype=bool),
+        basis=travel.basis,
+        notes=tuple(travel.notes),
+        n_existing=len(existing),
+        cutoff=cutoff,
+    )
+
+
+class _HeldBack(logging.Filter):
+    """Holds back svcnet.costs's warnings about points off the street network (this thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.thread == self.thread
+            and record.levelno == logging.WARNING
+            and "unreachable and left out" in str(record.msg)
+        ):
+            self.count += 1
+            return False
+        return True
+
+
+@contextmanager
+def _held_back_warnings():
+    """Within: svcnet.costs's per-computation "unreachable" warnings are counted, not logged.
+
+    The planner computes walking times once per unit; it says once, in its
+    notes and in one warning, which points are off the street network.
+    """
+    held = _HeldBack()
+    costs_logger = logging.getLogger("svcnet.costs")
+    costs_logger.addFilter(held)
+    try:
+        yield held
+    finally:
+        costs_logger.removeFilter(held)
 
 
 def _reason(row: dict[str, Any], walk_minutes: float) -> str:

@@ -29,8 +29,12 @@ within the reach only; a cell's residents may be shared between shelters):
    walk (minutes ``t``) weighs less than half a site. Small parts are solved
    exactly together; large ones by LP rounding (the LP also gives the bound),
    a pass closing every site whose people fit elsewhere (checked by moving
-   them, then by maximum flow), then the MILP from that start while time
-   allows. The record gives the bound and gap.
+   them, then by maximum flow), then, while time allows, the MILP from that
+   start, or for parts too large for it (over 20,000 cell-site pairs) a cut
+   loop on the sites alone (set cover rows and max-flow cut-set inequalities,
+   a relaxation whose bound holds; its answers, repaired where they shelter
+   too few, give new incumbents). The record gives the bound and gap, with
+   status ``time_limit`` when time ran out first.
 
 3. *Least walk*: a min-cost flow LP on the chosen sites (minutes per
    resident sent, each resident left without a place costing
@@ -164,7 +168,8 @@ def plan_shelters(
         Existing shelters, kept open: None for the region's facilities whose
         ``service`` is ``shelter``, False for none, or a GeoDataFrame of points.
         Their capacity (people) is their ``capacity`` column, else their
-        ``area_m2`` column divided by ``m2_per_person``.
+        ``area_m2`` column divided by ``m2_per_person``, in whole places
+        (rounded down).
     existing_capacity
         Capacity (people) of existing shelters whose capacity is unknown: one
         number for all of them, or a mapping from facility id to people (which
@@ -194,12 +199,31 @@ def plan_shelters(
         ``modelled``, ``area_basis``, ``site_type``, ``newly_sheltered`` and a
         ``reason``. ``assignment``: each cell (cells shared between shelters,
         or partly left without, are split into parts ``#1``, ``#2`` ...) with
-        its shelter and the walk
-        in minutes (metres / walking speed), ``sheltered`` people after and
-        ``sheltered_before``. ``summary()`` adds, per unit, the residents with a
-        place before and after (``covered_*``, ``coverage_*``, ``outside_*``),
-        the density, the ``demonstration_rank`` and the shelter places against
-        the norm (:func:`svcnet.indicators.shelter_gap`, before and after).
+        its shelter and the walk in minutes (metres / walking speed), its
+        places after (``sheltered``) and before (``sheltered_before``), and
+        ``covered_before``, its residents with a place before the plan.
+        People and places are whole: a shelter holding the share of ``R``
+        residents gives them ``ceil(share x R)`` places, dealt to its cells by
+        the largest remainder. ``summary()`` adds, per unit:
+
+        * ``covered_<when>``, ``outside_<when>``, ``coverage_<when>``: the
+          unit's residents with (without) a shelter place within reach, before
+          and after the plan, and the share with one;
+        * ``places_for_residents_<when>``: the places held for the unit's
+          residents, in shelters within their reach (wherever those lie);
+        * ``places_required`` (``_high``): the places the norm asks for,
+          ``ceil(share x residents)`` at the low (high) end of the share
+          (:func:`svcnet.indicators.shelter_gap`); ``places_gap_<when>``
+          (``places_gap_high_<when>``): the places still lacking, those of the
+          residents without a place, ``ceil(share x outside_<when>)``;
+        * ``capacity_located_<when>``: the places of the shelters lying in the
+          unit, whoever they serve (not a measure of the unit's own supply);
+        * ``area_km2``, ``density_per_km2`` and ``demonstration_rank`` (below).
+
+        The plan's ``threshold_minutes`` is the reach in minutes rounded up to a
+        tenth (8.4 for 500 m at 60 m/min, so columns read ``within_8.4min_*``);
+        the counts are those of the exact reach (no walk beyond it is kept),
+        which ``parameters["reach_minutes"]`` holds.
 
     Raises
     ------
@@ -234,8 +258,11 @@ def plan_shelters(
     dropped when modelled and flagged in the notes when given.
 
     Demonstration communities (the Shenzhen plan: at least 30 a year) are
-    ranked in ``summary()["demonstration_rank"]``: most residents without a
-    shelter place within reach today first, ties by the higher density.
+    ranked in ``summary()["demonstration_rank"]`` by the issue's rule: most
+    people outside coverage first, counted after the plan (``outside_after``,
+    the residents the planned shelters still leave without a place within
+    reach), ties by the higher density (``density_per_km2``), then by name.
+    Where the plan covers everyone the rank is by density alone.
 
     Examples
     --------
@@ -289,10 +316,10 @@ def plan_shelters(
         )
         raise InfeasibleError(msg)
     network = _Network.build(matrix, residents, room)
-    flow_before, before_record = _most_sheltered(
+    flow_before, pairs_before, before_record = _most_sheltered(
         network, np.arange(len(table)) < n_kept, "sheltered before"
     )
-    best_rows, most_record = _most_sheltered(
+    best_rows, _, most_record = _most_sheltered(
         network, np.ones(len(table), dtype=bool), "most shelterable"
     )
     step2 = time.perf_counter() + 0.85 * max(deadline - time.perf_counter(), 0.0)
@@ -301,7 +328,7 @@ def plan_shelters(
     verify(solution, model)
     notes += walk_notes
     cells, rows, parts = _split_cells(cells, parts, region.groups, group)
-    frac_before = np.clip(flow_before / np.maximum(residents, 1), 0.0, 1.0)[rows]
+    before = _before_parts(network, flow_before, pairs_before, parts, norms.share_used)
     split = int((np.bincount(rows) > 1).sum())
     if split:
         cells_text = "cell is" if split == 1 else "cells are"
@@ -318,8 +345,8 @@ def plan_shelters(
         table,
         travel,
         rows,
-        parts["site"].to_numpy(),
-        frac_before,
+        parts,
+        before,
         norms,
         group=group,
         notes=notes,
@@ -393,7 +420,9 @@ def community_units(
             )
         return cells, level, layer, notes
     layer = community_layer(communities, region.crs)
-    labels, notes = units_of_points(cells.geometry.representative_point(), layer, "community")
+    labels, notes = units_of_points(
+        cells.geometry.representative_point(), layer, "grid cell", "community"
+    )
     cells = cells.assign(unit=labels)
     notes.insert(
         0,
@@ -424,8 +453,15 @@ def community_layer(communities: Any, crs: Any) -> gpd.GeoDataFrame:
     return layer
 
 
-def units_of_points(points: gpd.GeoSeries, layer: gpd.GeoDataFrame, what: str):
-    """The ``unit`` of ``layer`` each point lies in; points outside take the nearest (noted)."""
+def units_of_points(
+    points: gpd.GeoSeries, layer: gpd.GeoDataFrame, what: str, unit: str = "unit"
+) -> tuple[np.ndarray, list[str]]:
+    """The ``unit`` of ``layer`` each point lies in; points outside take the nearest (noted).
+
+    ``what`` names the things the points stand for (``"grid cell"``, ``"shelter
+    site"``) and ``unit`` the areas (``"community"``), for the note, e.g. "205 grid
+    cells lie outside every community and join the nearest one."
+    """
     frame = gpd.GeoDataFrame(geometry=points.to_numpy(), crs=layer.crs)
     hit = gpd.sjoin(frame, layer[["unit", "geometry"]], predicate="within", how="left")
     hit = hit[~hit.index.duplicated(keep="first")]
@@ -436,10 +472,10 @@ def units_of_points(points: gpd.GeoSeries, layer: gpd.GeoDataFrame, what: str):
         near = gpd.sjoin_nearest(frame[outside], layer[["unit", "geometry"]], how="left")
         near = near[~near.index.duplicated(keep="first")]
         labels[outside] = near["unit"].reindex(frame.index[outside]).to_numpy()
-        notes.append(
-            f"{int(outside.sum()):,} {what} points lie outside every unit and take the "
-            f"nearest unit."
-        )
+        count = int(outside.sum())
+        things = what if count == 1 else f"{what}s"
+        verb = "lies" if count == 1 else "lie"
+        notes.append(f"{count:,} {things} {verb} outside every {unit} and join the nearest one.")
     return labels.astype(str).to_numpy(), notes
 
 
@@ -501,6 +537,7 @@ def _existing_shelters(region, existing, existing_capacity, norms: _Norms) -> gp
             column="capacity",
             rows=ids[capacity < 0].tolist(),
         )
+    capacity = np.floor(capacity + 1e-9)  # whole places
     names = kept["name"].to_numpy() if "name" in kept.columns else np.full(len(kept), None)
     return gpd.GeoDataFrame(
         {
@@ -803,9 +840,12 @@ class _Network:
 
 
 def _most_sheltered(network: _Network, is_open: np.ndarray, part: str):
-    """Step 1 (and the situation before): the most residents the open sites can shelter."""
+    """Step 1 (and the situation before): the most residents the open sites can shelter.
+
+    Returns the residents sheltered per row and per pair (whole people) and the record.
+    """
     started = time.perf_counter()
-    total, per_row, _ = network.flow(is_open)
+    total, per_row, per_pair = network.flow(is_open)
     record = {
         "part": part,
         "model": "max flow",
@@ -818,7 +858,7 @@ def _most_sheltered(network: _Network, is_open: np.ndarray, part: str):
         "unit": "residents",
         "sites": int(is_open.sum()),
     }
-    return per_row, record
+    return per_row, per_pair, record
 
 
 def _components(n: int, m: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -844,8 +884,9 @@ def _fewest_sites(
     falls apart in components, each of which must shelter its own most (a
     maximum flow splits along components): the small components are solved
     together, each large one alone, by LP rounding (the LP relaxation also
-    gives the bound) and a drop pass, then by the MILP from there in the time
-    the group's share of the pairs earns it.
+    gives the bound) and a drop pass, then, in the time the group's share of
+    the pairs earns it, by the MILP from there, or for a group too large for
+    the MILP by the cut loop of :func:`_cover_cuts`.
     """
     started = time.perf_counter()
     n, m = len(network.residents), len(network.room)
@@ -988,7 +1029,7 @@ def _cover_exact(network, pairs, pair_comp, best_rows, n_kept, deadline, mip_gap
 
 
 def _cover_group(network, pairs, pair_comp, best_rows, n_kept, deadline, mip_gap, seed):
-    """LP rounding and a drop pass on some components, then the MILP from there."""
+    """LP rounding and a drop pass on some components, then the MILP or the cut loop."""
     m = len(network.room)
     comp = pair_comp
     target = int(best_rows[np.unique(network.rows[pairs])].sum())
@@ -1015,16 +1056,17 @@ def _cover_group(network, pairs, pair_comp, best_rows, n_kept, deadline, mip_gap
     drop = sorted(
         (int(j) for j in order[:lo] if j >= n_kept), key=lambda j: (weight[j], network.room[j], j)
     )
-    stuck = _drop_nearby(network, pairs, is_open, drop)
-    for j in stuck:  # the others: close each the rest can do without (exact, while time lasts)
-        if time.perf_counter() > deadline:
-            break
-        is_open[j] = False
-        if served(is_open) < target:
-            is_open[j] = True
+    _close_spare(network, pairs, is_open, drop, target, deadline)
     count = int(is_open.sum())
     method, status = "lp rounding + drop", "optimal" if count <= bound else "feasible"
     budget = deadline - time.perf_counter()
+    if count > bound and budget > 1.0 and not exact:
+        is_open, cut_bound, status, rounds = _cover_cuts(
+            network, pairs, pair_comp, best_rows, n_kept, is_open, deadline, mip_gap, seed
+        )
+        bound, count = max(bound, cut_bound), int(is_open.sum())
+        method += f" + cover cuts ({rounds} rounds)" if rounds else ""
+        status = "optimal" if count <= bound else status
     if count > bound and budget > 1.0 and exact:
         try:
             chosen, mip_bound, mip_status = _cover_exact(
@@ -1047,6 +1089,197 @@ def _cover_group(network, pairs, pair_comp, best_rows, n_kept, deadline, mip_gap
                 is_open, count = chosen, int(chosen.sum())
             status = "optimal" if count <= bound else mip_status
     return is_open, min(bound, count), status, method
+
+
+def _close_spare(network, pairs, is_open, drop, target: int, deadline: float) -> None:
+    """Close the sites of ``drop`` (in order) that the others can do without, in place.
+
+    First by moving their people to room nearby (:func:`_drop_nearby`), then,
+    for the rest, by a maximum flow without the site, while time lasts.
+    """
+    stuck = _drop_nearby(network, pairs, is_open, drop)
+    for j in stuck:
+        if time.perf_counter() > deadline:
+            break
+        is_open[j] = False
+        if network.flow(is_open, pairs)[0] < target:
+            is_open[j] = True
+
+
+def _cover_cuts(network, pairs, pair_comp, best_rows, n_kept, is_open, deadline, mip_gap, seed):
+    r"""Step 2 for a group too large for the MILP: cut-set cuts on the sites alone.
+
+    The master problem keeps only the site variables: :math:`\min \sum_j y_j`
+    subject to cut-set inequalities of the maximum flow. For a set ``S`` of
+    cells of component ``c``, with ``N(S)`` the sites within their reach,
+    every choice of sites that shelters :math:`F^*_c` satisfies
+
+    .. math:: \sum_{j \in N(S)} R_j y_j \ge F^*_c - r(c \setminus S)
+
+    (max-flow min-cut) and, lifted, "at least ``k`` sites of ``N(S)`` open",
+    ``k`` the fewest of their largest rooms reaching that right-hand side. The
+    master starts with every cell alone (some site within its reach must open:
+    a set cover row) and the whole component (a knapsack). Each round solves
+    it (its bound is a bound of step 2: a relaxation, the walk aside), then
+    the maximum flow of its sites: enough, and its sites are a better answer
+    (optimal when the master is); too few, and the minimum cut adds its
+    inequality, while the answer is repaired (sites of the cut opened, those
+    reaching the most people without a place first) and thinned by
+    :func:`_close_spare` for a new incumbent. Until the bound meets the
+    incumbent or time runs out.
+
+    Returns the open sites, the bound, the status and the number of rounds.
+    """
+    from scipy.sparse.csgraph import breadth_first_order
+
+    m, n = len(network.room), len(network.residents)
+    rows_g, cols_g = network.rows[pairs], network.cols[pairs]
+    rows_u, r_idx = np.unique(rows_g, return_inverse=True)
+    sites, c_idx = np.unique(cols_g, return_inverse=True)
+    k = len(sites)
+    comp_of_row = np.zeros(n, dtype=np.int64)
+    comp_of_row[rows_g] = pair_comp[pairs]
+    comps, h_of_row = np.unique(comp_of_row[rows_u], return_inverse=True)
+    site_comp = np.zeros(k, dtype=np.int64)
+    site_comp[c_idx] = np.searchsorted(comps, pair_comp[pairs])
+    residents = network.residents[rows_u].astype(float)
+    targets = np.bincount(h_of_row, best_rows[rows_u], minlength=len(comps))
+    totals = np.bincount(h_of_row, residents, minlength=len(comps))
+    room = network.room[sites].astype(float)
+    reach = sp.csr_matrix((np.ones(len(rows_g)), (r_idx, c_idx)), shape=(len(rows_u), k))
+
+    cuts: list[sp.csr_matrix] = []
+    lower: list[np.ndarray] = []
+
+    def add_cut(members: np.ndarray, rhs: float) -> None:
+        """The inequality of ``N(S)`` for the right-hand side, and its lifted count."""
+        largest = np.sort(room[members])[::-1]
+        count = int(np.searchsorted(np.cumsum(largest), rhs - 0.5)) + 1
+        row = np.zeros(k)
+        row[members] = room[members] / _LP_SCALE
+        cuts.append(sp.csr_matrix(row[None, :]))
+        lower.append(np.array([(rhs - 0.5) / _LP_SCALE]))
+        if count > 1:
+            cuts.append(sp.csr_matrix(members.astype(float)[None, :]))
+            lower.append(np.array([float(min(count, int(members.sum())))]))
+
+    # every cell alone: some site within its reach must open (deduplicated by a hash)
+    must = targets[h_of_row] - (totals[h_of_row] - residents) > 0.5
+    if must.any():
+        key = reach[must] @ np.random.default_rng(seed).random((k, 2))
+        _, first = np.unique(np.round(key, 9), axis=0, return_index=True)
+        cover = reach[np.flatnonzero(must)[np.sort(first)]]
+        cuts.append(cover.tocsr())
+        lower.append(np.ones(cover.shape[0]))
+    for h in range(len(comps)):  # the whole component
+        if targets[h] > 0.5:
+            add_cut(site_comp == h, targets[h])
+
+    target = int(round(targets.sum()))
+    best = is_open.copy()
+    best_count = int(best[sites].sum())
+    bound, status, rounds = 0.0, "feasible", 0
+    col_lower = (sites < n_kept).astype(float)
+    while time.perf_counter() < deadline - 0.5 and best_count > bound:
+        matrix = sp.vstack(cuts, format="csr")
+        row_lower = np.concatenate(lower)
+        try:
+            result = solve_mip(
+                cost=np.ones(k),
+                matrix=matrix,
+                row_lower=row_lower,
+                row_upper=np.full(len(row_lower), np.inf),
+                col_lower=col_lower,
+                col_upper=np.ones(k),
+                integer=np.ones(k, dtype=bool),
+                time_limit=_remaining(deadline),
+                mip_gap=mip_gap,
+                seed=seed,
+                start=best[sites].astype(float),
+                what="fewest-shelters cut master",
+            )
+        except (SolverError, InfeasibleError) as exc:
+            logger.info("shelters: the cut master stopped: %s", exc)
+            break
+        rounds += 1
+        bound = max(bound, float(math.ceil(result.bound - 1e-6)))
+        chosen = is_open.copy()
+        chosen[sites] = result.x > 0.5
+        total, per_row, per_pair = network.flow(chosen, pairs)
+        flow_of = np.bincount(h_of_row, per_row[rows_u], minlength=len(comps))
+        short = flow_of < targets - 0.5
+        if not short.any():  # the master's sites shelter enough
+            if int(chosen[sites].sum()) < best_count:
+                best, best_count = chosen, int(chosen[sites].sum())
+            if result.status == "optimal":
+                bound = max(bound, float(best_count))
+            break
+        if result.status != "optimal":
+            status = "time_limit"
+        # the minimum cut: cells the source still reaches in the residual graph
+        open_pair = pairs & chosen[network.cols]
+        moved = pairs & (per_pair > 0)
+        spare = np.flatnonzero(network.residents[rows_u] - per_row[rows_u] > 0)
+        heads = np.concatenate([np.zeros(len(spare), np.int64), 1 + network.rows[open_pair],
+                                1 + n + network.cols[moved]])  # fmt: skip
+        tails = np.concatenate([1 + rows_u[spare], 1 + n + network.cols[open_pair],
+                                1 + network.rows[moved]])  # fmt: skip
+        graph = sp.csr_matrix((np.ones(len(heads)), (heads, tails)), shape=(1 + n + m, 1 + n + m))
+        found = breadth_first_order(graph, 0, directed=True, return_predecessors=False)
+        in_s = np.zeros(n + 1, dtype=bool)
+        in_s[found[(found >= 1) & (found <= n)]] = True
+        in_s = in_s[1 + rows_u]
+        for h in np.flatnonzero(short):
+            members_s = in_s & (h_of_row == h)
+            reached = np.zeros(k, dtype=bool)
+            reached[c_idx[members_s[r_idx]]] = True
+            rhs = targets[h] - (totals[h] - residents[members_s].sum())
+            if rhs > 0.5 and reached.any():
+                add_cut(reached, rhs)
+        focus = np.zeros(n, dtype=bool)
+        focus[rows_u[in_s]] = True
+        repaired = _repaired(network, pairs, chosen, per_row, focus, target, deadline)
+        if repaired is not None:
+            drop = sorted(
+                (int(j) for j in sites[repaired[sites]] if j >= n_kept),
+                key=lambda j: (network.room[j], j),
+            )
+            _close_spare(network, pairs, repaired, drop, target, deadline)
+            if int(repaired[sites].sum()) < best_count:
+                best, best_count = repaired, int(repaired[sites].sum())
+    if time.perf_counter() >= deadline - 0.5 and best_count > bound:
+        status = "time_limit"
+    logger.info("shelters: cut master %d rounds, %d sites (bound %g)", rounds, best_count, bound)
+    return best, bound, "optimal" if best_count <= bound else status, rounds
+
+
+def _repaired(network, pairs, chosen, per_row, focus, target: int, deadline: float):
+    """``chosen`` with sites added until it shelters ``target`` (None when it cannot in time).
+
+    Each time, the closed site that reaches the most residents still without a
+    place (at most its room) opens: residents of the ``focus`` rows (the
+    minimum cut's cells) first, then anyone's.
+    """
+    m = len(network.room)
+    is_open = chosen.copy()
+    lacking_all = (network.residents - per_row).astype(float)
+    for _ in range(m):
+        if time.perf_counter() > deadline:
+            return None
+        lacking = np.where(focus, lacking_all, 0.0)
+        options = pairs & ~is_open[network.cols] & (lacking[network.rows] > 0)
+        if not options.any():
+            lacking = lacking_all
+            options = pairs & ~is_open[network.cols] & (lacking[network.rows] > 0)
+        if not options.any():
+            return None
+        gain = np.bincount(network.cols[options], lacking[network.rows[options]], minlength=m)
+        is_open[int(np.argmax(np.minimum(gain, network.room)))] = True
+        total, per_row, _ = network.flow(is_open, pairs)
+        if total >= target:
+            return is_open
+        lacking_all = (network.residents - per_row).astype(float)
+    return None
 
 
 def _relaxation(network, pairs, comp, best_rows, n_kept, deadline, exact):
@@ -1324,8 +1557,9 @@ def _split_cells(cells: gpd.GeoDataFrame, parts: pd.DataFrame, groups, group: st
     multi = sizes[rows] > 1  # a cell in one piece keeps its own numbers
     for column in groups:
         totals = cells[column].to_numpy(dtype=float)[rows]
-        if column == group:
+        if column == group:  # whole residents; a fraction of a person stays with part #1
             split = every["residents"].to_numpy(dtype=float)
+            split = split + np.where(number == 0, totals - np.round(totals), 0.0)
         else:
             exact = totals * share
             base = np.floor(exact)
@@ -1354,6 +1588,75 @@ def _largest_remainder(rows: np.ndarray, remainder: np.ndarray, missing: np.ndar
     return (rank < np.round(missing)).astype(float)
 
 
+def _whole_places(site: np.ndarray, residents: np.ndarray, share: float) -> np.ndarray:
+    """Shelter places (whole people) held by groups of residents at each shelter.
+
+    ``site`` is each group's shelter (-1 for none) and ``residents`` its whole
+    residents. A shelter holding the share of ``R`` residents gives them
+    ``ceil(share x R)`` places (places are counted as in
+    :func:`svcnet.indicators.shelter_gap`); they are dealt to its groups in
+    proportion to their residents, by the largest remainder. The places fit the
+    shelter: ``R <= floor(capacity / share)`` with a whole capacity.
+    """
+    out = np.zeros(len(site))
+    held = np.flatnonzero(site >= 0)
+    if not len(held):
+        return out
+    _, groups = np.unique(site[held], return_inverse=True)
+    groups = np.asarray(groups).ravel()
+    exact = share * np.asarray(residents, dtype=float)[held]
+    base = np.floor(exact + 1e-9)
+    totals = np.ceil(np.bincount(groups, exact) - 1e-9)
+    missing = totals - np.bincount(groups, base)
+    out[held] = base + _largest_remainder(groups, exact - base, missing[groups])
+    return out
+
+
+def _dealt(rows: np.ndarray, weights: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Whole ``totals`` (one per row) dealt to the parts of each row, in proportion to ``weights``.
+
+    ``rows`` gives each part's row; the parts of a row add up to its total exactly.
+    """
+    n = len(totals)
+    weight = np.bincount(rows, weights, minlength=n)
+    count = np.bincount(rows, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.where(weight[rows] > 0, weights / weight[rows], 1.0 / count[rows])
+    exact = totals[rows] * fraction
+    base = np.floor(exact + 1e-9)
+    missing = totals - np.bincount(rows, base, minlength=n)
+    return base + _largest_remainder(rows, exact - base, missing[rows])
+
+
+def _before_parts(
+    network: _Network,
+    per_row: np.ndarray,
+    per_pair: np.ndarray,
+    parts: pd.DataFrame,
+    share: float,
+) -> pd.DataFrame:
+    """Per part: residents with a place in an existing shelter before the plan, and their places.
+
+    From the maximum flow of the existing shelters (whole residents per cell and
+    per cell-shelter pair): each shelter's places are whole
+    (:func:`_whole_places`), and each cell's residents and places are dealt to
+    its parts in proportion to their residents.
+    """
+    used = per_pair > 0
+    places = np.zeros(len(per_pair))
+    places[used] = _whole_places(network.cols[used], per_pair[used], share)
+    n = len(network.residents)
+    places_by_row = np.bincount(network.rows, places, minlength=n)
+    rows = parts["row"].to_numpy()
+    weights = parts["residents"].to_numpy(dtype=float)
+    return pd.DataFrame(
+        {
+            "covered_before": _dealt(rows, weights, per_row.astype(float)),
+            "sheltered_before": _dealt(rows, weights, places_by_row),
+        }
+    )
+
+
 # =========================================================================================
 # the plan
 # =========================================================================================
@@ -1365,8 +1668,8 @@ def _build_plan(
     table,
     travel,
     rows,
-    assignment,
-    frac_before,
+    parts,
+    before,
     norms: _Norms,
     *,
     group,
@@ -1378,8 +1681,9 @@ def _build_plan(
     from svcnet.services._common import nearest_minutes
 
     people = cells[group].to_numpy(dtype=float)
-    loads = norms.share_used * people
+    assignment = parts["site"].to_numpy()
     served = assignment >= 0
+    sheltered = _whole_places(assignment, parts["residents"].to_numpy(), norms.share_used)
     minutes = np.full(len(cells), np.nan)
     at = np.flatnonzero(served)
     minutes[at] = _pair_values(travel.matrix, rows[at], assignment[at])
@@ -1393,16 +1697,15 @@ def _build_plan(
             "minutes": minutes,
             "minutes_before": nearest_minutes(travel.matrix, np.arange(n_kept))[rows],
             "straight_line": np.asarray(travel.straight)[rows],
-            "sheltered": np.where(served, loads, 0.0),
-            "sheltered_before": frac_before * loads,
+            "sheltered": sheltered,
+            "sheltered_before": before["sheltered_before"].to_numpy(),
+            "covered_before": before["covered_before"].to_numpy(),
         }
     )
     for g in region.groups:
         frame[g] = cells[g].to_numpy()
     site_units = _site_units(table, layer, region.name)
-    open_sites = _ranked_sites(
-        table, assignment, frame, people, loads, frac_before, site_units, norms
-    )
+    open_sites = _ranked_sites(table, assignment, frame, people, site_units, norms)
     unreachable = int((np.diff(travel.matrix.indptr) == 0).sum())
     if (~served).any():
         notes.append(
@@ -1422,7 +1725,16 @@ def _build_plan(
             f"{norms.radius.value_text} m ({norms.radius.citation}); each shelter holds "
             f"{norms.share_used:.0%} of the residents of its cells "
             f"({norms.share.value_text}, {norms.share.citation}; the high end is the figure for "
-            f"central districts)."
+            f"central districts), counted in whole places: ceil({norms.share_used:g} x its "
+            f"residents)."
+        )
+    threshold = _threshold_minutes(norms.reach_minutes)
+    if threshold != norms.reach_minutes:
+        notes.append(
+            f"The reach, {norms.reach_m:,.0f} m, is {norms.reach_minutes:.2f} minutes at "
+            f"{norms.speed.value:g} m/min; the summary's within_{threshold:g}min columns use it "
+            f"rounded up to a tenth of a minute and count exactly the residents within "
+            f"{norms.reach_m:,.0f} m (no walk beyond the reach is kept)."
         )
     units = _unit_table(frame, group, layer, region, site_units, open_sites, norms)
     return Plan(
@@ -1432,14 +1744,29 @@ def _build_plan(
         frame,
         cells,
         unit_level=level,
-        threshold_minutes=norms.reach_minutes,
+        threshold_minutes=threshold,
         group=group,
         norms=[norms.radius, norms.area, norms.share, norms.speed, norms.min_area],
         solver=solver,
         notes=notes,
-        parameters={**parameters, "travel": travel.basis},
+        parameters={**parameters, "travel": travel.basis, "reach_minutes": norms.reach_minutes},
         unit_table=units,
     )
+
+
+def _threshold_minutes(reach_minutes: float) -> float:
+    """The reach in minutes as the plan's threshold: rounded up to a tenth of a minute.
+
+    Column names carry it (``within_8.4min_after`` rather than
+    ``within_8.33333min_after`` for 500 m at 60 m/min). Rounding up keeps the
+    counts those of the exact reach: the plan keeps no walk beyond the reach.
+
+    Examples
+    --------
+    >>> _threshold_minutes(500 / 60), _threshold_minutes(50.0)
+    (8.4, 50.0)
+    """
+    return math.ceil(round(reach_minutes * 10.0, 6)) / 10.0
 
 
 def _pair_values(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -1455,16 +1782,18 @@ def _site_units(table: gpd.GeoDataFrame, layer, region_name: str) -> np.ndarray:
     return labels
 
 
-def _ranked_sites(table, assignment, frame, people, loads, frac_before, site_units, norms):
+def _ranked_sites(table, assignment, frame, people, site_units, norms):
     served = assignment >= 0
     idx = assignment[served]
     m = len(table)
-    places = np.bincount(idx, weights=loads[served], minlength=m)
+    sheltered = frame["sheltered"].to_numpy(dtype=float)
+    gained = np.maximum(sheltered - frame["sheltered_before"].to_numpy(dtype=float), 0.0)
+    places = np.bincount(idx, weights=sheltered[served], minlength=m)
     residents = np.bincount(idx, weights=people[served], minlength=m)
     person_minutes = np.bincount(
         idx, weights=(people * frame["minutes"].to_numpy())[served], minlength=m
     )
-    newly = np.bincount(idx, weights=(loads * (1 - frac_before))[served], minlength=m)
+    newly = np.bincount(idx, weights=gained[served], minlength=m)
     is_open = np.zeros(m, dtype=bool)
     is_open[idx] = True
     is_open[: int((table["status"] == "existing").sum())] = True
@@ -1519,26 +1848,19 @@ def _reason(row: Any, norms: _Norms) -> str:
 
 
 def _unit_table(frame, group, layer, region, site_units, open_sites, norms) -> pd.DataFrame:
+    """The shelter columns of the plan's summary, per unit (see ``plan_shelters``)."""
     people = frame[group].to_numpy(dtype=float)
-    units = frame["unit"].astype(str)
-    covered_after = people * frame["site_id"].notna().to_numpy()
-    share_before = frame["sheltered_before"].to_numpy() / np.maximum(
-        norms.share_used * people, 1e-12
-    )
-    covered_before = people * np.clip(share_before, 0.0, 1.0)
     parts = pd.DataFrame(
         {
-            "unit": units,
+            "unit": frame["unit"].astype(str),
             "pop": people,
-            "covered_before": covered_before,
-            "covered_after": covered_after,
-            "sheltered_before": frame["sheltered_before"].to_numpy(),
-            "sheltered_after": frame["sheltered"].to_numpy(),
+            "covered_before": frame["covered_before"].to_numpy(dtype=float),
+            "covered_after": people * frame["site_id"].notna().to_numpy(),
+            "places_before": frame["sheltered_before"].to_numpy(dtype=float),
+            "places_after": frame["sheltered"].to_numpy(dtype=float),
         }
     )
-    by_unit = parts.groupby("unit")[
-        ["pop", "covered_before", "covered_after", "sheltered_before", "sheltered_after"]
-    ].sum()
+    by_unit = parts.groupby("unit")[list(parts.columns[1:])].sum()
     area = _unit_areas(layer, region, by_unit.index)
     all_units = by_unit.index.union(area.index)
     by_unit = by_unit.reindex(all_units, fill_value=0.0)
@@ -1548,22 +1870,18 @@ def _unit_table(frame, group, layer, region, site_units, open_sites, norms) -> p
         table[f"outside_{when}"] = by_unit["pop"] - by_unit[f"covered_{when}"]
         with np.errstate(invalid="ignore", divide="ignore"):
             table[f"coverage_{when}"] = by_unit[f"covered_{when}"] / by_unit["pop"]
-        table[f"sheltered_{when}"] = by_unit[f"sheltered_{when}"]
+        table[f"places_for_residents_{when}"] = by_unit[f"places_{when}"]
     table["area_km2"] = area.reindex(all_units).to_numpy() / 1e6
     with np.errstate(invalid="ignore", divide="ignore"):
         table["density_per_km2"] = by_unit["pop"] / table["area_km2"]
-    order = table.sort_values(
-        ["outside_before", "density_per_km2"], ascending=[False, False], kind="stable"
-    ).index
-    table["demonstration_rank"] = pd.Series(np.arange(1, len(order) + 1), index=order)
-    table["demonstration_rank"] = table["demonstration_rank"].astype("Int64")
+    table["demonstration_rank"] = _demonstration_rank(table)
     summed = [
         "covered_before",
         "covered_after",
         "outside_before",
         "outside_after",
-        "sheltered_before",
-        "sheltered_after",
+        "places_for_residents_before",
+        "places_for_residents_after",
         "area_km2",
     ]
     total = {column: table[column].sum() for column in summed}
@@ -1573,10 +1891,25 @@ def _unit_table(frame, group, layer, region, site_units, open_sites, norms) -> p
     total["density_per_km2"] = pop_total / total["area_km2"] if total["area_km2"] else np.nan
     table.loc["total"] = pd.Series(total)
     table["demonstration_rank"] = table["demonstration_rank"].astype("Int64")
-    gaps = _gap_columns(by_unit["pop"], site_units, open_sites, norms)
+    gaps = _gap_columns(by_unit["pop"], table, site_units, open_sites, norms)
     table = table.join(gaps, how="left")
     table.index.name = "unit"
     return table
+
+
+def _demonstration_rank(table: pd.DataFrame) -> pd.Series:
+    """Units ranked for demonstration status: most residents without a place after the plan.
+
+    Ties go to the higher density, then to the unit's name.
+    """
+    order = table.assign(_name=table.index.astype(str)).sort_values(
+        ["outside_after", "density_per_km2", "_name"],
+        ascending=[False, False, True],
+        kind="stable",
+        na_position="last",
+    )
+    rank = pd.Series(np.arange(1, len(order) + 1), index=order.index)
+    return rank.reindex(table.index).astype("Int64")
 
 
 def _unit_areas(layer, region, units: pd.Index) -> pd.Series:
@@ -1586,28 +1919,35 @@ def _unit_areas(layer, region, units: pd.Index) -> pd.Series:
     return layer.assign(a=layer.geometry.area).groupby("unit")["a"].sum()
 
 
-def _gap_columns(pop_by_unit: pd.Series, site_units, open_sites, norms: _Norms) -> pd.DataFrame:
+def _gap_columns(pop_by_unit, table, site_units, open_sites, norms: _Norms) -> pd.DataFrame:
+    """Places the norm asks for, places still lacking, and the capacity lying in each unit.
+
+    ``places_required`` (and ``_high``): ``ceil(share x residents)`` at the low
+    (high) end of the share (:func:`svcnet.indicators.shelter_gap`).
+    ``places_gap_<when>`` (and ``_high``): the places still needed by the
+    residents without a place within reach, ``ceil(share x outside_<when>)``.
+    ``capacity_located_<when>``: the places of the shelters lying in the unit,
+    whoever they serve (residents of a unit often walk to a shelter next door).
+    """
     from svcnet.indicators import shelter_gap
 
-    pieces = []
-    units = np.asarray(open_sites["unit"].astype(str))
+    units = pop_by_unit.index
+    none = pd.Series(0.0, index=units)
+    required = shelter_gap(pop_by_unit, none, kind=norms.kind, share=norms.share)
+    pieces = [required[[c for c in required.columns if c.startswith("places_required")]]]
+    located_at = np.asarray(open_sites["unit"].astype(str))
+    capacity = open_sites["capacity"].to_numpy(dtype=float)
+    existing = (open_sites["status"] == "existing").to_numpy()
     for when in ("before", "after"):
-        mask = (open_sites["status"] == "existing").to_numpy() if when == "before" else None
-        capacity = open_sites["capacity"].to_numpy(dtype=float)
-        if mask is not None:
-            capacity = np.where(mask, capacity, 0.0)
-        by_unit = pd.Series(capacity).groupby(units).sum()
-        by_unit = by_unit.reindex(pop_by_unit.index, fill_value=0.0)
-        gap = shelter_gap(pop_by_unit, by_unit, kind=norms.kind, share=norms.share)
-        gap = gap.drop(columns=["population"]).rename(
-            columns={
-                "capacity": f"places_{when}",
-                "share_now": f"places_per_resident_{when}",
-                "places_gap": f"places_gap_{when}",
-                "places_gap_high": f"places_gap_high_{when}",
-            }
+        outside = table.loc[units, f"outside_{when}"].clip(lower=0.0)
+        gap = shelter_gap(outside, none, kind=norms.kind, share=norms.share)
+        gap = gap[[c for c in gap.columns if c.startswith("places_gap")]]
+        gap.columns = [c.replace("places_gap", "places_gap" + "_" + when) for c in gap.columns]
+        gap = gap.rename(columns={f"places_gap_{when}_high": f"places_gap_high_{when}"})
+        held = capacity if when == "after" else np.where(existing, capacity, 0.0)
+        located = pd.Series(held).groupby(located_at).sum().reindex(units, fill_value=0.0)
+        gap[f"capacity_located_{when}"] = pd.concat(
+            [located, pd.Series({"total": float(held.sum())})]
         )
-        if when == "after":
-            gap = gap.drop(columns=[c for c in gap.columns if c.startswith("places_required")])
         pieces.append(gap)
-    return pieces[0].join(pieces[1])
+    return pd.concat(pieces, axis=1)
