@@ -13,7 +13,7 @@ from shapely.geometry import Point, box
 import svcnet
 from svcnet import Region
 from svcnet.errors import InputError
-from svcnet.services import shelters
+from svcnet.services import _shelter_cover, shelters
 from svcnet.services.shelters import plan_shelters
 
 UTM50 = "EPSG:32650"
@@ -203,9 +203,11 @@ def test_fewest_sites_match_brute_force_on_random_tiny_regions():
 @pytest.mark.parametrize("cut_loop", [True, False], ids=["cover cuts", "rounding only"])
 def test_large_components_close_the_gap_with_cover_cuts(monkeypatch, cut_loop):
     """Components too large for the step-2 MILP: the cut loop proves the fewest sites."""
-    monkeypatch.setattr(shelters, "_LINK_PAIRS", 0)  # every component takes the large path
+    monkeypatch.setattr(_shelter_cover, "_LINK_PAIRS", 0)  # every component takes the large path
     if not cut_loop:  # what the planner did before: LP rounding and the drop pass only
-        monkeypatch.setattr(shelters, "_cover_cuts", lambda *a, **k: (a[5], 0.0, "feasible", 0))
+        monkeypatch.setattr(
+            _shelter_cover, "cover_cuts", lambda *a, **k: (a[5], 0.0, "feasible", 0)
+        )
     rng = np.random.default_rng(3)
     gaps = []
     for trial in range(4):
