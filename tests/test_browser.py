@@ -597,3 +597,54 @@ def test_an_isochrone_map_opens_offline_with_a_band_per_time(
     assert "Area within 5 min (km²)\t" in text and "Area within 10 min (km²)\t" in text
     browser.save_screenshot(str(artifacts / "isochrone_popup.png"))
     assert problems(browser) == []
+
+
+# -- plans -------------------------------------------------------------------------------
+def test_the_gap_to_the_norm_by_unit_toggles_on_and_its_units_open_popups(
+    browser, tmp_path, artifacts
+):
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_plan_viz import GAP_LAYER, gap_plan
+
+    from svcnet.viz import explore_plan
+
+    plan = gap_plan()  # nine units on a grid; the first, named with a script, lacks most
+    m = explore_plan(plan, tiles=None)
+    page = tmp_path / "gap_map.html"
+    save_map(m, page)
+    open_page(browser, page)
+    assert problems(browser) == []
+
+    def ticked():
+        return browser.execute_script(
+            "return Array.from(document.querySelectorAll('.leaflet-control-layers-overlays "
+            "label')).filter(function (l) { return l.querySelector('input').checked; })"
+            ".map(function (l) { return l.textContent.trim(); });"
+        )
+
+    assert GAP_LAYER in layer_names(browser) and GAP_LAYER not in ticked()
+    assert "Gap to the norm" not in legend_text(browser)
+    browser.find_element("xpath", f"//label[contains(normalize-space(.), '{GAP_LAYER}')]").click()
+    WebDriverWait(browser, 5).until(lambda d: "Service areas (30 sites)" not in ticked())
+    assert GAP_LAYER in ticked()
+    legend = legend_text(browser)
+    for text in (
+        f"{GAP_LAYER} (centers lacking after the plan)",
+        "centers_gap_after",
+        "No gap: meets the norm (2 subdistricts)",
+        "32 – 55 (2 subdistricts)",
+    ):
+        assert text in legend, (text, legend)
+    check_screenshot(browser, artifacts / "plan_gap_map.png")
+    # a point of the script-named unit on a served cell, away from every site
+    cells = plan.cells
+    sites = plan.sites.geometry.union_all()
+    inside = cells[(cells["unit"] == EVIL) & cells["site_id"].notna()]
+    far = inside[inside.geometry.centroid.distance(sites) > 150].geometry.centroid
+    spot = gpd.GeoSeries([far.iloc[len(far) // 2]], crs=cells.crs).to_crs(4326).iloc[0]
+    text, elements = click(browser, m.get_name(), f"return L.latLng({spot.y}, {spot.x});")
+    assert text.startswith(f"Subdistrict {EVIL}") and elements == 0, text
+    assert "Gap: centers lacking after the plan\t55" in text, text
+    assert "Centers the norm asks for\t56" in text, text
+    browser.save_screenshot(str(artifacts / "plan_gap_popup.png"))
+    assert problems(browser) == []

@@ -20,7 +20,7 @@ from svcnet.viz import explore_plan, explore_region, plan_report, save_map, save
 from svcnet.viz._layers import SharedData, VectorLayer
 from svcnet.viz.export import _check_offline
 from svcnet.viz.maps import attribution_html, osm_credit
-from svcnet.viz.plan_maps import minute_classes, plan_numbers
+from svcnet.viz.plan_maps import gap_classes, minute_classes, plan_numbers, unit_gaps
 
 EVIL = "<script>alert(1)</script>"
 EVIL_REASON = '<img src=x onerror="window.__xss=1;alert(2)">'
@@ -145,6 +145,37 @@ def futian_plan(region, n_sites=80, n_existing=10, seed=0):
         norms=[resolve("people_per_center")],
         solver={"model": "p-median", "status": "optimal", "gap": 0.004, "seconds": 12.3},
         notes=["Straight-line minutes at 60 m/min."],
+    )  # fmt: skip
+
+
+GAPS = [55, 0, 0, 3, 5, 8, 13, 21, 34]  # centers lacking in the grid plan's nine units
+
+
+def gap_plan(units=False):
+    """The grid plan with the centers planner's gap columns; its first unit is named EVIL.
+
+    ``units``: pass the units' polygons (their cells dissolved) as ``units=``.
+    """
+    base = grid_plan()
+    assignment = base.assignment
+    assignment["unit"] = assignment["unit"].replace({"unit 0-0": EVIL})
+    names = sorted(assignment["unit"].unique(), key=lambda u: (u != EVIL, u))
+    table = pd.DataFrame(
+        {"centers_min": [g + 1 for g in GAPS], "centers_max": [g + 3 for g in GAPS],
+         "centers_gap": GAPS, "centers_gap_after": GAPS},
+        index=pd.Index(names, name="unit"),
+    )  # fmt: skip
+    table.loc["total"] = table.sum()
+    polygons = None
+    if units:
+        cells = base.cells.assign(unit=assignment["unit"].to_numpy())
+        squares = cells[["unit", "geometry"]].dissolve("unit").envelope  # each unit's square
+        polygons = gpd.GeoDataFrame({"subdistrict": squares.index}, geometry=squares.to_numpy(),
+                                    crs=cells.crs)  # fmt: skip
+    return Plan(
+        base.service, base.region_name, base.sites, assignment, base.cells[["cell_id", "geometry"]],
+        unit_level=base.unit_level, threshold_minutes=base.threshold_minutes, norms=base.norms,
+        solver=base.solver, unit_table=table, units=polygons,
     )  # fmt: skip
 
 
@@ -296,6 +327,119 @@ def test_bad_arguments_are_named(plan, call, word):
 
 def test_plan_explore_is_the_same_map(plan):
     assert list(specs(plan.explore(tiles=None))) == list(specs(explore_plan(plan, tiles=None)))
+
+
+# -- the gap to the norm per unit ---------------------------------------------------------
+GAP_LAYER = "Gap to the norm by subdistrict"
+
+
+def label_range(label):
+    """The gaps a legend label such as ``"4 – 8 (3 subdistricts)"`` covers, and its count."""
+    text, count = re.fullmatch(r"(.+) \((\d+) subdistricts?\)", label).groups()
+    low, _, high = text.partition(" – ")
+    return float(low.replace(",", "")), float((high or low).replace(",", "")), int(count)
+
+
+def test_the_gap_layer_is_a_view_off_at_first_its_legend_agrees_with_the_summary():
+    plan = gap_plan()
+    m = explore_plan(plan, tiles=None)
+    layers = {layer.layer_name: layer for layer in vector_layers(m)}
+    names = list(layers)
+    assert names.index(GAP_LAYER) == names.index("Travel time after (minutes)") + 1
+    assert layers[GAP_LAYER].show is False and layers["Service areas (30 sites)"].show is True
+    by_name = specs(m)
+    spec, areas = by_name[GAP_LAYER], by_name["Service areas (30 sites)"]
+    assert spec["kind"] == "polygon" and spec["popup"] is True and spec["below"] is True
+    assert spec["exclusive"] == areas["exclusive"]  # one view of the plan at a time
+    assert len(spec["geometries"]) == 9
+    legend = spec["legend"]
+    assert legend["title"] == f"{GAP_LAYER} (centers lacking after the plan)"
+    assert "centers_gap_after" in legend["note"] and "15,000–20,000" in legend["note"]
+    # independently: each unit's gap from the summary, its class, and the class's label
+    gaps = plan.summary().drop(index="total")["centers_gap_after"]
+    units = spec["columns"][0]["values"]
+    assert spec["columns"][0]["label"] == "Subdistrict" and sorted(units) == sorted(gaps.index)
+    items = legend["items"]
+    assert [item["color"] for item in items] == spec["colors"][: len(items)]
+    assert items[0]["label"] == "No gap: meets the norm (2 subdistricts)"
+    assert spec["colors"][0] == "#c9ced6"  # a neutral grey, not a shade of the palette
+    ranges = [label_range(item["label"]) for item in items[1:]]
+    assert len(ranges) == 5  # seven distinct gaps: five classes
+    assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # disjoint
+    for k, (low, high, count) in enumerate(ranges, start=1):
+        inside = gaps[(gaps >= low) & (gaps <= high)]
+        assert count == len(inside) > 0, (k, low, high)
+    assert sum(r[2] for r in ranges) == int((gaps > 0).sum())
+    for unit, k in zip(units, spec["classes"], strict=True):
+        gap = gaps[unit]
+        if gap == 0:
+            assert k == 0, unit
+        else:
+            low, high, _ = ranges[k - 1]
+            assert low <= gap <= high, (unit, gap, k)
+    columns = {c["label"]: c["values"] for c in spec["columns"]}
+    gap_text = columns["Gap: centers lacking after the plan"]
+    assert gap_text == [f"{gaps[u]:,.0f}" for u in units]
+    assert columns["Centers the norm asks for"] == [f"{gaps[u] + 1:,.0f}" for u in units]
+    assert columns["People"][0] == f"{plan.summary().loc[units[0], 'pop']:,.0f}"
+
+
+def test_unit_names_reach_the_gap_layer_as_text():
+    m = explore_plan(gap_plan(), tiles=None)
+    spec = specs(m)[GAP_LAYER]
+    assert EVIL in spec["columns"][0]["values"]
+    page = to_html(m)
+    assert "<script>alert" not in page
+    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in page
+
+
+def test_a_plan_without_a_gap_column_has_no_gap_layer(plan):
+    assert unit_gaps(plan) is None
+    names = [layer.layer_name for layer in vector_layers(explore_plan(plan, tiles=None))]
+    assert not [n for n in names if n.startswith("Gap")]
+
+
+def test_other_services_fall_back_to_a_gap_column_and_shares_read_in_percent(plan):
+    table = pd.DataFrame({"books_gap_after": [4.0, 0.0], "x": [1, 2]},
+                         index=["unit 0-0", "unit 1-1"])  # fmt: skip
+    kwargs = {"unit_level": "subdistrict", "threshold_minutes": 10}
+    args = (plan.sites, plan.assignment, plan.cells[["cell_id", "geometry"]])
+    libraries = Plan("libraries", "Grid", *args, unit_table=table, **kwargs)
+    gaps = unit_gaps(libraries)
+    assert gaps.attrs["column"] == "books_gap_after"
+    assert gaps["gap"].dropna().to_dict() == {"unit 0-0": 4.0, "unit 1-1": 0.0}
+    spec = specs(explore_plan(libraries, tiles=None))[GAP_LAYER]
+    assert "books_gap_after" in spec["legend"]["note"]
+    assert spec["legend"]["items"][-1]["label"] == "No figures (7 subdistricts)"
+    within = pd.DataFrame({"within_10min_subdistrict": [1.0, 0.25, 0.6]},
+                          index=["unit 0-0", "unit 1-1", "unit 2-2"])  # fmt: skip
+    charity = Plan("charity donation points", "Grid", *args, unit_table=within, **kwargs)
+    gaps = unit_gaps(charity)
+    assert gaps.attrs["share"] and gaps.loc["unit 1-1", "gap"] == pytest.approx(0.75)
+    assert gaps.loc["unit 1-1", "Within the walk"] == "25%"
+    assert gaps.loc["unit 1-1", gaps.attrs["label"]] == "75%"
+    assert gap_classes(gaps["gap"], share=True)[1] == ["40%", "41% – 75%"]
+
+
+def test_a_plan_keeps_its_units_and_draws_the_gap_on_them():
+    plan = gap_plan(units=True)
+    units = plan.units
+    assert list(units.columns) == ["unit", "geometry"] and len(units) == 9
+    units.loc[0, "unit"] = "changed"
+    assert "changed" not in plan.units["unit"].tolist()  # a copy
+    given = specs(explore_plan(plan, tiles=None))[GAP_LAYER]
+    derived = specs(explore_plan(gap_plan(), tiles=None))[GAP_LAYER]
+    assert gap_plan().units is None
+    for spec in (given, derived):  # the units given, or their cells dissolved: nine squares
+        assert len(spec["geometries"]) == 9
+        assert all(len(g) == 8 for g in spec["geometries"]), spec["geometries"][0]
+    assert sorted(given["columns"][0]["values"]) == sorted(derived["columns"][0]["values"])
+    args = (plan.sites, plan.assignment, plan.cells[["cell_id", "geometry"]])
+    kwargs = {"unit_level": "subdistrict", "threshold_minutes": 10}
+    with pytest.raises(InputError, match="'unit' or 'subdistrict' column"):
+        Plan("x", "y", *args, units=units.rename(columns={"unit": "name"}), **kwargs)
+    with pytest.raises(InputError, match="polygons"):
+        Plan("x", "y", *args, units=units.assign(geometry=units.centroid), **kwargs)
 
 
 # -- escaping and credits ----------------------------------------------------------------
@@ -488,3 +632,30 @@ def test_the_map_shows_injected_names_as_text_one_view_at_a_time_and_credits_osm
     legend = browser.find_element("css selector", ".svcnet-legend").text
     assert "Coverage after the plan" in legend and "Service areas" not in legend
     assert browser_helpers.problems(browser, allowed_network=allowed) == []
+
+
+def test_a_plan_with_no_sites_says_so_on_the_map():
+    from svcnet.plan import Plan
+    from svcnet.viz.plan_maps import plan_heading, toy_plan
+
+    toy = toy_plan()
+    assignment = toy.assignment.assign(site_id=None, minutes=np.nan)
+    empty = Plan("community service centers", "Toy town", toy.sites.iloc[:0], assignment,
+                 toy.cells, unit_level="district", threshold_minutes=10,
+                 notes=["No candidate can gather the minimum."])  # fmt: skip
+    heading = plan_heading(empty)
+    assert "NO SITES" in heading and "350 of 350 people unserved" in heading
+    page = to_html(explore_plan(empty, tiles=None))
+    assert "NO SITES" in page
+
+
+def test_an_unwritable_report_path_is_a_clear_error_and_leaves_nothing(tmp_path):
+    from svcnet.errors import InputError
+    from svcnet.viz.plan_maps import toy_plan
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(InputError, match="cannot write there") as info:
+        svcnet.viz.save_report(toy_plan(), blocker / "report.html")
+    assert "a_file" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

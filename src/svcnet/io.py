@@ -193,7 +193,8 @@ def _atomic_path(path: PathLike, protected: Iterable[PathLike] | PathLike = ()) 
     Raises
     ------
     InputError
-        If the target resolves to one of the ``protected`` paths, or is a directory.
+        If the target resolves to one of the ``protected`` paths, is a
+        directory, or its folder cannot be made or written to.
     """
     target = Path(path)
     resolved = target.resolve()
@@ -203,10 +204,14 @@ def _atomic_path(path: PathLike, protected: Iterable[PathLike] | PathLike = ()) 
     if target.is_dir():
         msg = "cannot write: the target is a directory"
         raise InputError(msg, file=target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".svcnet-tmp", dir=target.parent)
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmpdir = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".svcnet-tmp", dir=target.parent)
+        )
+    except OSError as exc:
+        msg = f"cannot write there: {exc.strerror or exc}"
+        raise InputError(msg, file=target) from exc
     try:
         tmp = tmpdir / target.name
         yield tmp

@@ -7,6 +7,8 @@ A :class:`Plan` is immutable (every table it hands out is a copy). It holds
 * ``assignment``: each demand cell, the site serving it (missing when
   unserved), the travel time after the plan and before it;
 * ``areas``: each site's service area, dissolved from its cells;
+* ``units``: the boundary units' polygons, when the planner gives them (maps
+  draw the gap to the norm per unit on them);
 * ``summary()``: before/after indicators per boundary unit and in total, the
   gap to the norms, equity, and the solver's gap and runtime;
 * ``compare(other)``, ``explore()``, ``to_html()`` and ``to_files(folder)``.
@@ -80,6 +82,13 @@ class Plan:
         The planner's parameters, for the record.
     unit_table
         Extra per-unit columns from the planner (index: unit, plus ``"total"``).
+    units
+        The boundary units' polygons: a GeoDataFrame with a CRS and the unit
+        labels of ``assignment["unit"]`` in a ``unit`` column or in a column
+        named ``unit_level`` (as :attr:`svcnet.Region.boundaries` has them).
+        Kept as ``unit`` (text) and geometry, rows of one label dissolved.
+        Maps draw the gap to the norm per unit on them; without them they
+        dissolve the cells by unit.
 
     Examples
     --------
@@ -116,6 +125,7 @@ class Plan:
         notes: Sequence[str] = (),
         parameters: Mapping[str, Any] | None = None,
         unit_table: pd.DataFrame | None = None,
+        units: gpd.GeoDataFrame | None = None,
     ) -> None:
         _require_columns(sites, SITE_COLUMNS, "sites")
         _require_columns(assignment, (*_ASSIGNMENT_COLUMNS, group), "assignment")
@@ -134,6 +144,7 @@ class Plan:
             "notes": tuple(str(n) for n in notes),
             "parameters": MappingProxyType(dict(parameters or {})),
             "_unit_table": None if unit_table is None else unit_table.copy(),
+            "_units": None if units is None else _unit_polygons(units, str(unit_level)),
         }
         for key, value in fields.items():
             object.__setattr__(self, key, value)
@@ -170,6 +181,11 @@ class Plan:
         parts = areas.geometry.apply(_count_parts)
         areas["parts"] = parts.to_numpy()
         return areas[["site_id", self.group, "parts", "geometry"]]
+
+    @property
+    def units(self) -> gpd.GeoDataFrame | None:
+        """The boundary units' polygons (``unit``, geometry; a copy), or None when not given."""
+        return None if self._units is None else self._units.copy()
 
     @property
     def new_sites(self) -> gpd.GeoDataFrame:
@@ -379,6 +395,32 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], layer: str) ->
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(f"a plan's {layer} lacks columns {missing}", layer=layer)
+
+
+def _unit_polygons(units: Any, level: str) -> gpd.GeoDataFrame:
+    """``units`` as ``unit`` (text) and polygon geometry, one row per unit."""
+    if not isinstance(units, gpd.GeoDataFrame):
+        msg = f"a plan's units must be a GeoDataFrame of polygons; got {type(units).__name__}"
+        raise InputError(msg, layer="units")
+    if units.crs is None:
+        raise InputError("a plan's units have no CRS", layer="units")
+    column = "unit" if "unit" in units.columns else level
+    if column not in units.columns:
+        msg = f"a plan's units need a 'unit' or {level!r} column with the unit labels"
+        raise InputError(msg, layer="units")
+    frame = gpd.GeoDataFrame(
+        {"unit": units[column].astype(str).to_numpy()},
+        geometry=units.geometry.to_numpy(),
+        crs=units.crs,
+    )
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    kinds = set(frame.geom_type)
+    if not kinds <= {"Polygon", "MultiPolygon"}:
+        msg = f"a plan's units must be polygons; got {sorted(kinds)}"
+        raise InputError(msg, layer="units")
+    if frame["unit"].duplicated().any():
+        frame = frame.dissolve(by="unit").reset_index()
+    return frame.reset_index(drop=True)
 
 
 def _frozen_solver(solver: Any) -> tuple[Mapping[str, Any], ...]:

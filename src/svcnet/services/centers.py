@@ -337,6 +337,7 @@ def _build_plan(region, cells, level, sites, travel, selected, assignment, recor
         unit_level=level, threshold_minutes=walk_minutes, group=group,
         norms=[bounds, speed], solver=records, notes=notes,
         parameters={**parameters, "travel": travel.basis}, unit_table=units,
+        units=region.boundaries.get(level),
     )  # fmt: skip
 
 
@@ -379,10 +380,12 @@ def _reason(row: Any, walk_minutes: float) -> str:
 
 
 def _unit_gap(table: pd.DataFrame, group: str, bounds, sites) -> pd.DataFrame:
-    """Centers the norm asks for per unit (``indicators.center_gap``), before the plan."""
+    """Centers the norm asks for per unit (``indicators.center_gap``), before and after."""
     people = table.groupby("unit")[group].sum()
     kept = sites[sites["status"] == "existing"]["site_id"]
     unit_of = table.dropna(subset=["site_id"]).groupby("site_id")["unit"].first()
     existing = kept.map(unit_of).value_counts()
     gap = indicators.center_gap(people, existing, people_per_center=bounds)
-    return gap[["centers_min", "centers_max", "centers_gap"]]
+    after = sites["site_id"].map(unit_of).value_counts().reindex(gap.index, fill_value=0)
+    gap["centers_gap_after"] = np.maximum(gap["centers_min"] - after, 0)
+    return gap[["centers_min", "centers_max", "centers_gap", "centers_gap_after"]]

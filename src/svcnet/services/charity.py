@@ -40,8 +40,8 @@ from svcnet.errors import CRSError, InputError
 from svcnet.models import PMedian, verify
 from svcnet.plan import Plan
 from svcnet.services._common import choose_candidates, nearest_minutes, planning_cells
+from svcnet.services._communities import community_layer, units_of_points
 from svcnet.services._travel import DETOUR_FACTOR, TravelMinutes, travel_minutes
-from svcnet.services.shelters import community_layer, units_of_points
 
 logger = logging.getLogger(__name__)
 
@@ -942,6 +942,7 @@ def _build_plan(
             "travel": nearest.basis,
         },
         unit_table=units,
+        units=lowest.layer,
     )
 
 

@@ -966,7 +966,7 @@ def _build_plan(region, wording, cells, level, sites, travel, reach, problem, ne
     return Plan(
         wording.service, region.name, chosen, table, cells, unit_level=level,
         threshold_minutes=minutes, group=group, norms=norms, solver=record, notes=notes,
-        parameters=parameters, unit_table=units,
+        parameters=parameters, unit_table=units, units=region.boundaries.get(level),
     )  # fmt: skip
 
 

@@ -249,10 +249,13 @@ var svcnetViz = window.svcnetViz || (function () {
       // the popup shows what the tooltip showed: one box, not two on top of each other
       group.on("popupopen", function () { group.closeTooltip(); });
     }
+    if (spec.below) {  // under the map's other features (sites, patches), however late it is added
+      group.on("add", function () { group.bringToBack(); });
+    }
     if (interactive && spec.highlight) {
       group.on("mouseover", function (e) {
         e.layer.setStyle(spec.highlight);
-        if (spec.kind !== "point") { e.layer.bringToFront(); }
+        if (spec.kind !== "point" && !spec.below) { e.layer.bringToFront(); }
       });
       group.on("mouseout", function (e) { e.layer.setStyle(spec.unhighlight); });
     }
@@ -626,7 +629,9 @@ class VectorLayer(folium.map.Layer):
         one by one, so a credit the basemap also gives is shown once),
         ``radii`` (points: a radius per feature), ``popup`` (the tooltip's
         table also opens on click), ``exclusive`` (a group name: layers of a
-        group are shown one at a time) and ``shared`` (the name of a
+        group are shown one at a time), ``below`` (drawn under the map's other
+        features whenever it is added, and not raised on hover: polygons
+        that would hide sites) and ``shared`` (the name of a
         :class:`SharedData` whose entries this spec starts from). A column may
         have ``missing``: the text shown where its value is missing.
     name

@@ -5,7 +5,9 @@ draws a region, with the same compact layers (:mod:`svcnet.viz._layers`): the
 plan's cells are sent once and four layers colour them -- the sites' service
 areas, coverage after and before the plan, and the travel time after it. These
 four are views of the same cells, so the map shows one at a time (ticking one
-in the layer control unticks the others). Above them: the cells left
+in the layer control unticks the others). A fifth view, off at first, draws
+the gap to the norm per boundary unit (:data:`GAP_NORMS` says which column of
+``plan.summary()`` that is for each service). Above them: the cells left
 unserved, dissolved into patches, and the recommended sites, sized by the
 people they serve and coloured new or existing. Every layer has a legend; the
 legend's heading gives the plan's key totals. Text from the data (site names,
@@ -16,16 +18,20 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import folium
 import geopandas as gpd
+import matplotlib
 import numpy as np
 import pandas as pd
 import shapely
 
 from svcnet.errors import InputError
+from svcnet.standards import SHELTER_TYPES
 from svcnet.viz._layers import (
     QUANTUM_DEG,
     FitView,
@@ -42,11 +48,20 @@ from svcnet.viz.maps import (
     _basemap,
     _keep_layer_control_last,
     attribution_html,
+    class_breaks,
 )
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["explore_plan", "PLAN_VIEWS", "toy_plan"]
+__all__ = [
+    "explore_plan",
+    "gap_classes",
+    "GAP_NORMS",
+    "GapNorm",
+    "PLAN_VIEWS",
+    "toy_plan",
+    "unit_gaps",
+]
 
 #: The views of the plan's cells, one shown at a time: ``explore_plan(view=...)``.
 PLAN_VIEWS = ("areas", "coverage", "coverage_before", "minutes")
@@ -69,16 +84,30 @@ _SITE_UNHIGHLIGHT = {"color": "#ffffff", "weight": 1.5}
 _RADIUS = (3.5, 11.0)  # smallest and largest site circle, pixels
 _MINUTE_STEPS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # travel-time classes, times the threshold
 _EXCLUSIVE = "svcnet-plan-cells"
+# The gap to the norm per unit: a neutral grey for no gap, then light to dark orange-red.
+_GAP_NONE, _GAP_NO_DATA, _GAP_CMAP, _GAP_CLASSES = "#c9ced6", "#ffffff", "OrRd", 5
+_GAP_STYLE = {"color": "#4d4d4d", "weight": 1.2, "opacity": 0.9, "fillOpacity": 0.75}
+_GAP_HIGHLIGHT = {"color": "#111111", "weight": 3}
+_GAP_UNHIGHLIGHT = {"color": _GAP_STYLE["color"], "weight": _GAP_STYLE["weight"]}
 
 
-def toy_plan() -> Any:
+def toy_plan(*, gaps: bool = False) -> Any:
     """A tiny plan for examples: three 100 m cells, one new site, one cell unserved.
+
+    Parameters
+    ----------
+    gaps
+        Give the plan the centers planner's gap columns (``centers_min``,
+        ``centers_max``, ``centers_gap``) and the polygons of its two units,
+        X (two cells, a gap of one center) and Y (one cell, no gap).
 
     Examples
     --------
     >>> toy_plan()
     <Plan community service centers for Toy town: 1 new and 0 existing sites, 50 people \
 unserved, solver gap 0.00%>
+    >>> toy_plan(gaps=True).summary()["centers_gap"].tolist()
+    [1, 0, 1]
     """
     from shapely.geometry import Point, box
 
@@ -102,9 +131,25 @@ unserved, solver gap 0.00%>
     )  # fmt: skip
     solver = {"model": "p-median", "status": "optimal", "objective": 1200.0, "bound": 1200.0,
               "gap": 0.0, "seconds": 0.01, "method": "exact"}  # fmt: skip
+    extra: dict[str, Any] = {}
+    if gaps:
+        extra["unit_table"] = pd.DataFrame(
+            {
+                "centers_min": [1, 1, 2],
+                "centers_max": [0, 0, 0],
+                "centers_gap": [1, 0, 1],
+                "centers_gap_after": [1, 0, 1],
+            },
+            index=pd.Index(["X", "Y", "total"], name="unit"),
+        )
+        extra["units"] = gpd.GeoDataFrame(
+            {"district": ["X", "Y"]},
+            geometry=[box(800000, 2495000, 800200, 2495100), box(800200, 2495000, 800300, 2495100)],
+            crs=32649,
+        )
     return Plan("community service centers", "Toy town", sites, assignment, cells,
                 unit_level="district", threshold_minutes=10, solver=solver,
-                notes=["Cell c is beyond every candidate's reach."])  # fmt: skip
+                notes=["Cell c is beyond every candidate's reach."], **extra)  # fmt: skip
 
 
 # =========================================================================================
@@ -205,6 +250,11 @@ def plan_heading(plan: Any, numbers: PlanNumbers | None = None) -> str:
     n = plan_numbers(plan) if numbers is None else numbers
     t = plan.threshold_minutes
     service = plan.service[:1].upper() + plan.service[1:]
+    if n.new_sites + n.kept_sites == 0:
+        return (
+            f"{service}, {plan.region_name}: NO SITES - the plan recommends and keeps none "
+            f"(see its notes); {n.unserved:,.0f} of {n.total:,.0f} people unserved"
+        )
     return (
         f"{service}, {plan.region_name}: {n.new_sites:,} new + {n.kept_sites:,} existing "
         f"sites; {_percent(n.within_after)} of {n.total:,.0f} people within {t:g} min "
@@ -536,6 +586,370 @@ def _unserved_layer(
     return VectorLayer(spec, name=f"Unserved ({total:,.0f} people)")
 
 
+# -- the gap to the norm per unit ------------------------------------------------------
+@dataclass(frozen=True)
+class GapNorm:
+    """Which column of a plan's ``summary()`` is its gap to the norm, and how to read it.
+
+    Column names may hold ``{t}`` (the plan's threshold as the summary's
+    column names write it: ``10`` in ``within_10min_after``), ``{level}``
+    (the plan's unit level) and ``{group}`` (its population group).
+
+    Attributes
+    ----------
+    column
+        The summary column the gap comes from.
+    label
+        What the gap counts, as the tooltips say it.
+    meaning
+        The legend's note: what the column counts against the norm.
+    figures
+        ``(column, label)`` pairs of the norm's figures shown in the tooltip
+        before the gap (columns the summary lacks are left out).
+    complement
+        ``column`` is the share of people *within* the norm (0-1): the gap
+        is one minus it, the share beyond, shown in percent.
+    norm
+        The name of the plan's norm whose value ``meaning`` cites as
+        ``{norm}`` (``"the norm's"`` when the plan lacks it).
+
+    Examples
+    --------
+    >>> GAP_NORMS["community service centers"].column
+    'centers_gap_after'
+    """
+
+    column: str
+    label: str
+    meaning: str
+    figures: tuple[tuple[str, str], ...] = ()
+    complement: bool = False
+    norm: str = ""
+
+
+def _bed_norm(people: str) -> GapNorm:
+    return GapNorm(
+        column="beds_gap_after",
+        label="Gap: beds lacking after the plan",
+        meaning=f"Beds the norm asks for ({{norm}} beds per 1,000 {people}, rounded up) less "
+        f"the beds of the facilities in the {{level}}, after the plan.",
+        figures=((people, people.capitalize()), ("norm_per_1000", f"Norm: beds per 1,000 {people}"),
+                 ("beds_required", "Beds the norm asks for"), ("beds_before", "Beds before"),
+                 ("beds_after", "Beds after"), ("beds_gap_before", "Beds lacking before")),
+        norm=f"eldercare_beds_per_1000_{people}",
+    )  # fmt: skip
+
+
+_SHELTER_GAP = GapNorm(
+    column="places_gap_after",
+    label="Gap: places lacking after the plan",
+    meaning="Shelter places still needed by the residents with no place within reach after "
+    "the plan: the norm's share of them, rounded up (the low end of the share).",
+    figures=(("{group}", "Residents"), ("places_required", "Places the norm asks for"),
+             ("outside_before", "Residents without a place before"),
+             ("outside_after", "Residents without a place after"),
+             ("places_gap_before", "Places lacking before"),
+             ("capacity_located_after", "Places in shelters here, after")),
+)  # fmt: skip
+
+#: The gap to the norm of each service's plans, keyed by ``Plan.service``. For a
+#: service not here, or a summary without its column, :func:`unit_gaps` falls back
+#: to the first numeric summary column ending in ``_gap_after``, else in ``_gap``;
+#: a plan with neither has no gap layer.
+GAP_NORMS: Mapping[str, GapNorm] = MappingProxyType(
+    {
+        "community service centers": GapNorm(
+            column="centers_gap_after",
+            label="Gap: centers lacking after the plan",
+            meaning="Centers the norm asks for (people ÷ the most of {norm} people per center, "
+            "rounded up) less the {level}'s centers after the plan.",
+            figures=(
+                ("{group}", "People"),
+                ("centers_min", "Centers the norm asks for"),
+                ("centers_max", "Most centers the norm allows"),
+                ("facilities_before", "Centers before"),
+                ("facilities_after", "Centers after"),
+            ),
+            norm="people_per_center",
+        ),
+        "eldercare beds": _bed_norm("elderly"),
+        "child-welfare beds": _bed_norm("children"),
+        **{f"{kind} shelters": _SHELTER_GAP for kind in SHELTER_TYPES},
+        "charity donation points": GapNorm(
+            column="within_{t}min_{level}",
+            label="Gap: beyond a {t}-min walk of the {level}'s point",
+            meaning="The norm: a donation point in every {level}, within a {t}-minute walk. "
+            "The gap: the share of the {level}'s people beyond that walk of its point.",
+            figures=(
+                ("{group}", "People"),
+                ("point_{level}", "Point"),
+                ("minutes_{level}", "Mean walk to it (min)"),
+                ("within_{t}min_{level}", "Within the walk"),
+            ),
+            complement=True,
+        ),
+    }
+)
+
+
+def _gap_norm(plan: Any, summary: pd.DataFrame) -> tuple[GapNorm, dict[str, dict]] | None:
+    """The plan's gap norm (or the fallback) with its column names filled in."""
+    columns = {"t": f"{plan.threshold_minutes:g}", "level": plan.unit_level, "group": plan.group}
+    names = {**columns, "level": plan.unit_level.replace("_", " "), "norm": "the norm's"}
+    norm = GAP_NORMS.get(plan.service)
+    if norm is not None and norm.column.format(**columns) in summary.columns:
+        cited = [n for n in plan.norms if getattr(n, "name", None) == norm.norm]
+        if norm.norm and cited:
+            names["norm"] = str(getattr(cited[0], "value_text", cited[0].value))
+        return norm, {"columns": columns, "names": names}
+    numeric = [c for c in summary.columns if pd.api.types.is_numeric_dtype(summary[c])]
+    for ending in ("_gap_after", "_gap"):
+        found = [c for c in numeric if str(c).endswith(ending)]
+        if found:
+            column = str(found[0]).replace("{", "{{").replace("}", "}}")  # kept as written
+            fallback = GapNorm(
+                column=column,
+                label=f"Gap: {column.replace('_', ' ')}",
+                meaning=f"The plan's summary column {column!r}: its gap to the norm.",
+                figures=(("{group}", group_label(plan.group)),),
+            )
+            return fallback, {"columns": columns, "names": names}
+    return None
+
+
+def _figure_text(values: pd.Series, column: str) -> pd.Series:
+    """A summary column as the tooltip shows it: counts whole, shares in percent."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return pd.Series([None if pd.isna(v) else str(v) for v in values], index=values.index,
+                         dtype=object)  # fmt: skip
+    numbers = values.astype(float)
+    share = column.startswith(("within_", "coverage_"))
+    whole = bool(np.all(np.mod(numbers.dropna(), 1) == 0))
+    out = []
+    for v in numbers:
+        if not np.isfinite(v):
+            out.append(None)
+        elif share:
+            out.append(_percent(v))
+        else:
+            out.append(f"{v:,.0f}" if whole else f"{v:,.1f}")
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def unit_gaps(plan: Any) -> pd.DataFrame | None:
+    """Each unit's gap to the norm, from ``plan.summary()``: what the map's gap layer draws.
+
+    The gap is the summary column :data:`GAP_NORMS` names for the plan's
+    service (one minus it when that is a share within the norm). For a
+    service not there, or a summary without its column, it is the first
+    numeric summary column ending in ``_gap_after``, else in ``_gap``. A plan
+    with none of them has no gap: None.
+
+    Parameters
+    ----------
+    plan
+        A :class:`svcnet.Plan`.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Indexed by unit (the ``total`` row left out): ``gap`` (a number; a
+        share for a complement), then the norm's figures and the gap as the
+        tooltip writes them, each column named by its label. ``attrs`` holds
+        ``column`` (the summary column), ``label``, ``meaning`` and ``share``
+        (True when the gap is a share).
+
+    Examples
+    --------
+    >>> gaps = unit_gaps(toy_plan(gaps=True))
+    >>> gaps["gap"].tolist(), gaps.attrs["column"]
+    ([1.0, 0.0], 'centers_gap_after')
+    >>> unit_gaps(toy_plan()) is None  # no gap column: no gap
+    True
+    """
+    summary = plan.summary()
+    found = _gap_norm(plan, summary)
+    if found is None:
+        return None
+    norm, fill = found
+    columns, names = fill["columns"], fill["names"]
+    rows = summary.drop(index="total", errors="ignore")
+    rows.index = rows.index.astype(str)
+    column = norm.column.format(**columns)
+    raw = pd.to_numeric(rows[column], errors="coerce").astype(float)
+    gap = 1.0 - raw if norm.complement else raw
+    table = pd.DataFrame({"gap": gap}, index=rows.index)
+    for template, label in norm.figures:
+        name = template.format(**columns)
+        if name in rows.columns and label not in table.columns:
+            table[label] = _figure_text(rows[name], name)
+    label = norm.label.format(**names)
+    if norm.complement:
+        table[label] = [None if not np.isfinite(v) else _percent(v) for v in gap]
+    else:
+        table[label] = _figure_text(gap, column)
+    table.index.name = "unit"
+    table.attrs.update(column=column, label=label, meaning=norm.meaning.format(**names),
+                       share=bool(norm.complement))  # fmt: skip
+    return table
+
+
+def gap_classes(values: Any, *, share: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Upper bounds and labels of the classes of the units with a gap (values above 0).
+
+    Up to five classes: one per distinct gap when there are that few, else
+    quantiles (each class holding about as many units), rounded as
+    :func:`svcnet.viz.class_breaks` rounds them. A unit with gap ``v`` falls in
+    the first class whose bound is ``>= v``; units with no gap (0 or less)
+    are in none (the map draws them in a neutral colour).
+
+    Parameters
+    ----------
+    values
+        The units' gaps (NaN: unknown, left out).
+    share
+        The gaps are shares (labels in percent); else counts.
+
+    Returns
+    -------
+    bounds : numpy.ndarray
+        Increasing upper bounds (empty when no unit has a gap).
+    labels : list of str
+        One per class.
+
+    Examples
+    --------
+    >>> bounds, labels = gap_classes([0, 1, 2, 2, 5])
+    >>> bounds.tolist(), labels
+    ([1.0, 2.0, 5.0], ['1', '2', '3 – 5'])
+    >>> gap_classes([0.0, 0.25, 0.5], share=True)[1]
+    ['25%', '26% – 50%']
+    """
+    from svcnet.viz.maps import _class_labels
+
+    v = np.asarray(values, dtype=float)
+    positive = v[np.isfinite(v) & (v > 0)]
+    if not len(positive):
+        return np.array([]), []
+    distinct = np.unique(positive)
+    if len(distinct) <= _GAP_CLASSES:
+        bounds = distinct
+    else:
+        bounds = class_breaks(positive, scheme="quantiles", k=_GAP_CLASSES)
+    low = float(positive.min())
+    if share:
+        labels, previous = [], None
+        for bound in bounds.tolist():
+            start = low if previous is None else previous + 0.01
+            labels.append(_percent(bound) if start >= bound else
+                          f"{_percent(start)} – {_percent(bound)}")  # fmt: skip
+            previous = bound
+        return bounds, labels
+    whole = bool(np.all(np.mod(positive, 1) == 0))
+    return bounds, _class_labels(bounds, low, whole)
+
+
+def _unit_shapes(plan: Any) -> gpd.GeoDataFrame:
+    """The plan's unit polygons; without them, its cells dissolved by unit, holes filled.
+
+    (The cells of a plan are its populated cells: the holes its parks and
+    water leave in a unit are filled, so that the unit reads as one area.)
+    """
+    units = plan.units
+    if units is not None:
+        return units
+    cells = plan.cells[["unit", "geometry"]]
+    cells = cells[cells["unit"].notna() & cells.geometry.notna() & ~cells.geometry.is_empty]
+    labels = cells["unit"].astype(str).to_numpy()
+    names = pd.unique(labels)
+    geometry = cells.geometry.to_numpy()
+    shapes = []
+    for name in names:
+        parts = shapely.get_parts(shapely.union_all(geometry[labels == name]))
+        parts = parts[shapely.get_type_id(parts) == 3]  # polygons
+        shapes.append(shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts))))
+    # the cells' corners along straight edges are dropped; nothing else moves
+    shapes = shapely.simplify(np.asarray(shapes, dtype=object), 0.0)
+    return gpd.GeoDataFrame({"unit": names}, geometry=shapes, crs=cells.crs)
+
+
+def _gap_layer(plan: Any, attribution: str | None) -> VectorLayer | None:
+    gaps = unit_gaps(plan)
+    if gaps is None:
+        logger.debug("the plan of %s has no gap column: no gap layer", plan.service)
+        return None
+    shapes = _unit_shapes(plan)
+    shapes = shapes[shapes.geometry.notna() & ~shapes.geometry.is_empty]
+    if not len(shapes):
+        return None
+    lonlat = shapes.to_crs(4326).reset_index(drop=True)
+    origin, geometries, kept = encode_geometries(lonlat.geometry.values, "polygon")
+    if not len(kept):
+        return None
+    names = lonlat["unit"].astype(str).iloc[kept].reset_index(drop=True)
+    table = gaps.reindex(names.to_numpy())
+    share = bool(gaps.attrs["share"])
+    values = table["gap"].to_numpy(dtype=float)
+    bounds, labels = gap_classes(gaps["gap"], share=share)
+    known = np.isfinite(values)
+    has_gap = known & (values > 0)
+    n = len(bounds)
+    classes = np.where(has_gap, 1 + np.searchsorted(bounds, np.nan_to_num(values), side="left"), 0)
+    classes = np.where(known, np.minimum(classes, n), n + 1)
+    colormap = matplotlib.colormaps[_GAP_CMAP]
+    steps = [0.75] if n == 1 else np.linspace(0.3, 0.95, n).tolist()
+    colors = [_GAP_NONE, *(matplotlib.colors.to_hex(colormap(x)) for x in steps), _GAP_NO_DATA]
+    level = plan.unit_level.replace("_", " ")
+    counts = np.bincount(classes, minlength=n + 2)
+
+    plural = level[:-1] + "ies" if level.endswith("y") else level + "s"
+
+    def units_text(k: int) -> str:
+        return f"{k:,} {level if k == 1 else plural}"
+
+    opacity = _GAP_STYLE["fillOpacity"]
+    items = [_gap_item(colors[0], f"No gap: meets the norm ({units_text(counts[0])})", opacity)]
+    items += [_gap_item(colors[1 + k], f"{text} ({units_text(counts[1 + k])})", opacity)
+              for k, text in enumerate(labels)]  # fmt: skip
+    if counts[n + 1]:
+        items.append(_gap_item(colors[n + 1], f"No figures ({units_text(counts[n + 1])})", 1.0))
+    columns = [encode_column(names, level.capitalize())]
+    columns += [encode_column(table[c].astype(object).reset_index(drop=True), str(c))
+                for c in table.columns if c != "gap"]  # fmt: skip
+    derived = " Unit outlines: the plan's cells." if plan.units is None else ""
+    spec = {
+        "kind": "polygon",
+        "quantum": QUANTUM_DEG,
+        "origin": origin,
+        "geometries": geometries,
+        "columns": columns,
+        "titleColumn": 0,
+        "style": _GAP_STYLE,
+        "colorOption": "fillColor",
+        "colors": colors,
+        "classes": classes.tolist(),
+        "popup": True,
+        "below": True,
+        "highlight": _GAP_HIGHLIGHT,
+        "unhighlight": _GAP_UNHIGHLIGHT,
+        "exclusive": _EXCLUSIVE,
+        "attribution": attribution,
+        "legend": {
+            "title": f"Gap to the norm by {level} ({gaps.attrs['label'][5:]})"
+            if gaps.attrs["label"].startswith("Gap: ")
+            else f"Gap to the norm by {level}",
+            "note": f"{gaps.attrs['meaning']} Column {gaps.attrs['column']} of the plan's "
+            f"summary.{derived}",
+            "items": items,
+        },
+    }
+    return VectorLayer(spec, name=f"Gap to the norm by {level}", show=False)
+
+
+def _gap_item(color: str, label: str, opacity: float) -> dict[str, Any]:
+    return {"kind": "fill", "color": color, "label": label, "opacity": opacity}
+
+
 # -- sites ---------------------------------------------------------------------------
 def site_radii(values: Any) -> np.ndarray:
     """Circle radii (pixels) whose areas grow with ``values`` (missing: the smallest).
@@ -685,6 +1099,12 @@ def explore_plan(
       threshold. Their tooltip gives the cell, its unit, its people, the site
       serving it, the minutes after and before and the people of that site's
       area;
+    * "Gap to the norm by <level>", a fifth view, off at first, when the
+      plan's summary has a gap column (:func:`unit_gaps`, :data:`GAP_NORMS`):
+      each unit's polygon (``plan.units``; without them, its cells
+      dissolved) coloured by its gap in up to five classes
+      (:func:`gap_classes`), no gap in grey; hovering or clicking a unit
+      shows its name, the norm's figures and the gap;
     * the unserved cells, dissolved into patches drawn above every view;
     * the isochrones, when given: one band per time with its area (see
       :func:`svcnet.viz.isochrone_layer`);
@@ -762,6 +1182,7 @@ def explore_plan(
             _coverage_layer(*args, "after", show=view == "coverage"),
             _coverage_layer(*args, "before", show=view == "coverage_before"),
             _minutes_layer(*args, show=view == "minutes"),
+            _gap_layer(plan, attribution),
             _unserved_layer(plan, cells, numbers, attribution),
         ]
     else:

@@ -661,6 +661,13 @@ def plan_report(
     if title is None:
         title = f"{_capital(plan.service)} in {plan.region_name}: plan review"
     m = explore_plan(plan, tiles=tiles, attr=attr)
+    gap_name = f"Gap to the norm by {plan.unit_level.replace('_', ' ')}"
+    gap_view = (
+        f" '{gap_name}' is one more view: each unit coloured by its gap to the norm; click a "
+        "unit for the norm's figures."
+        if any(getattr(c, "layer_name", None) == gap_name for c in m._children.values())
+        else ""
+    )
     map_page = to_html(m, offline=True)
     coverage = _coverage_svg(plan, numbers)
     lorenz, ginis = _lorenz_svg(plan, numbers)
@@ -685,7 +692,8 @@ def plan_report(
         '<p class="caption">Layers (top right): four views of the cells, shown one at a time '
         "(service areas, coverage after, coverage before, travel time after), the unserved "
         "cells, and the recommended sites sized by the people they serve. Hover a cell or a "
-        f"site for its numbers; click a site to keep them open. {_esc(basemap)}</p>",
+        f"site for its numbers; click a site to keep them open.{_esc(gap_view)} "
+        f"{_esc(basemap)}</p>",
         "</section>",
         '<section id="sites"><h2>Recommended sites, ranked</h2>',
         _sites_table(plan),
