@@ -26,6 +26,9 @@ def test_demo_writes_tables_layers_and_maps(tmp_path, capsys):
         assert "Futian" in report and "<svg" in report
         assert list((out / f"futian_{service}").glob("*.gpkg"))
     assert "community service centers" in printed
+    city = (out / "shenzhen_centers_report.html").read_text(encoding="utf-8")
+    assert "Shenzhen" in city and "<svg" in city
+    assert "Shenzhen: community service centers" in printed
 
 
 def test_info_describes_a_file(capsys):

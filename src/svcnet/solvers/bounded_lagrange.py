@@ -122,8 +122,10 @@ def knapsack_exact(reduced: np.ndarray, loads: np.ndarray, lo: float, hi: float)
     Examples
     --------
     >>> import numpy as np
-    >>> knapsack_exact(np.array([-4.0, -2.0, 1.0]), np.array([2, 2, 2]), 3, 5)
-    -4.0
+    >>> knapsack_exact(np.array([-4.0, -2.0, 1.0]), np.array([2, 2, 2]), 3, 5)  # two items
+    -6.0
+    >>> knapsack_exact(np.array([-4.0, -2.0, 1.0]), np.array([2, 2, 2]), 5, 6)  # three
+    -5.0
     """
     lo_i = max(int(math.ceil(lo - 1e-9)), 0)
     if math.isfinite(hi):

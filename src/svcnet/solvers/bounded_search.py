@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from svcnet.errors import InfeasibleError, SolverError
 from svcnet.solvers.bounded_instance import Part, pair_index
 from svcnet.solvers.bounded_lagrange import knapsack_lp
-from svcnet.solvers.highs import MipResult, solve_mip
+from svcnet.solvers.highs import MipResult, new_highs, solve_mip
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class TransportLP:
         lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
         lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
         lp.a_matrix_.value_ = matrix.data.astype(float)
-        self.highs = highspy.Highs()
+        self.highs = new_highs()
         self.highs.setOptionValue("output_flag", False)
         self.highs.passModel(lp)
         self.is_open = np.zeros(m, dtype=bool)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +21,7 @@ from svcnet.errors import InfeasibleError, SolverError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MipResult", "solve_mip"]
+__all__ = ["MipResult", "new_highs", "solve_mip"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,7 +124,7 @@ def solve_mip(
             highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
             for flag in np.asarray(integer, dtype=bool)
         ]
-    highs = highspy.Highs()
+    highs = new_highs()
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("random_seed", int(seed))
     highs.setOptionValue("mip_rel_gap", float(mip_gap))
@@ -173,6 +176,34 @@ def solve_mip(
     logger.debug("HiGHS %s: %s, objective %g, bound %g, %.2f s", what, label, objective, bound,
                  seconds)  # fmt: skip
     return MipResult(x=x, objective=objective, bound=bound, status=label, seconds=seconds)
+
+
+def new_highs() -> Any:
+    """A silent ``highspy.Highs``: the copyright banner it prints on creation is dropped.
+
+    HiGHS writes the banner straight to the process's standard output (file
+    descriptor 1) before any option can be set, so that descriptor points to
+    the null device while the object is made; output is switched off after.
+
+    Examples
+    --------
+    >>> import highspy
+    >>> isinstance(new_highs(), highspy.Highs)
+    True
+    """
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highs = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    highs.setOptionValue("output_flag", False)
+    return highs
 
 
 def _start_echoed(highs, cost) -> bool:

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from svcnet.errors import SolverError
+from svcnet.solvers.highs import new_highs
 
 logger = logging.getLogger(__name__)
 
@@ -497,7 +498,7 @@ class _RadiusLP:
         lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
         lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
         lp.a_matrix_.value_ = matrix.data
-        self.highs = highspy.Highs()
+        self.highs = new_highs()
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("random_seed", int(seed))
         self.highs.setOptionValue("presolve", "off")  # measured faster on these LPs
