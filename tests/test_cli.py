@@ -55,3 +55,30 @@ def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit) as exit_info:
         main(["frobnicate"])
     assert exit_info.value.code == 2
+
+
+def test_bad_input_is_one_line_unless_debug(tmp_path, capsys):
+    from svcnet.errors import InputError
+
+    missing = tmp_path / "missing.gpkg"
+    assert main(["--quiet", "info", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("svcnet: error: ") and "missing.gpkg" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    with pytest.raises(InputError, match="no such file"):
+        main(["--debug", "info", str(missing)])
+
+
+def test_quiet_silences_progress_bars_only_within_the_command():
+    from svcnet._progress import progress, quiet
+
+    with quiet():
+        assert progress(range(2)).disable
+    assert not progress(range(2), disable=False).disable
+
+
+@pytest.mark.parametrize("flags", [["--log-level", "LOUD"], ["--quiet", "--log-level"]])
+def test_bad_flags_exit_with_usage(flags, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*flags, "info", "x.gpkg"])
+    assert info.value.code == 2 and "usage: svcnet" in capsys.readouterr().err

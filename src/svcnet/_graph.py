@@ -1034,10 +1034,10 @@ def dijkstra_blocks(
     searches to the largest of its limits. ``row_bytes`` is the memory one
     source takes (its row of distances and what is made from it).
     """
-    from tqdm.auto import tqdm
+    from svcnet._progress import progress as progress_bar
 
     size = batch_size or int(max(1, min(4096, _BLOCK_BYTES // max(row_bytes, 1))))
-    with tqdm(total=len(nodes), disable=not progress, desc=desc, unit="source") as bar:
+    with progress_bar(total=len(nodes), disable=not progress, desc=desc, unit="source") as bar:
         for start in range(0, len(nodes), size):
             stop = min(start + size, len(nodes))
             limit = float(np.max(limits[start:stop]))

@@ -18,11 +18,14 @@ from typing import Any
 
 import pandas as pd
 
+from svcnet._progress import quiet
 from svcnet.errors import SvcnetError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["main"]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def _demo(out: Path, time_limit: float) -> int:
@@ -179,7 +182,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="svcnet", description="Plan where public services go, on real population grids."
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log progress details (same as --log-level DEBUG)")  # fmt: skip
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default=None,
+                        help="how much to log (default INFO; WARNING with --quiet)")  # fmt: skip
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars and only warnings in the log")  # fmt: skip
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the main job on the bundled Shenzhen data")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
@@ -206,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 on success, 2 on bad input.
+        The exit status: 0 on success, 2 on bad input (a one-line message on
+        standard error; the traceback only with ``--debug``).
 
     Examples
     --------
@@ -217,20 +228,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=_log_level(args), format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pyogrio").setLevel(logging.WARNING)
     try:
-        if args.command == "demo":
-            return _demo(args.out, args.time_limit)
-        if args.command == "plan":
-            return _plan(args.scenario, args.out, args.time_limit)
-        return _info(args.file)
-    except SvcnetError as exc:
-        sys.stderr.write(f"svcnet: error: {exc}\n")
+        with quiet(args.quiet):
+            return _run(args)
+    except (SvcnetError, OSError) as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"svcnet: error: {_one_line(exc)}\n")
         return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return _demo(args.out, args.time_limit)
+    if args.command == "plan":
+        return _plan(args.scenario, args.out, args.time_limit)
+    return _info(args.file)
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    if args.log_level is not None:
+        return getattr(logging, args.log_level)
+    if args.verbose:
+        return logging.DEBUG
+    return logging.WARNING if args.quiet else logging.INFO
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1180,10 +1180,11 @@ def _check_time_limit(time_limit: float | None) -> None:
 def _plans(
     scenario: Scenario, region: Region, time_limit: float | None, progress: bool
 ) -> Iterator[tuple[str, Plan]]:
-    from tqdm.auto import tqdm
+    from svcnet._progress import progress as progress_bar
 
     specs = list(scenario.services.values())
-    with tqdm(specs, desc=scenario.name, unit="plan", disable=None if progress else True) as bar:
+    with progress_bar(specs, desc=scenario.name, unit="plan",
+                      disable=None if progress else True) as bar:  # fmt: skip
         for spec in bar:
             bar.set_postfix_str(spec.name)
             yield spec.name, spec.run(region, time_limit=time_limit, file=scenario.path)

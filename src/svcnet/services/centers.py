@@ -19,9 +19,9 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from svcnet import indicators, standards
+from svcnet._progress import progress
 from svcnet.errors import InfeasibleError, InputError
 from svcnet.models import PMedian, verify
 from svcnet.plan import Plan
@@ -262,7 +262,7 @@ def _solve_by_unit(priced, people, cell_units, site_units, min_load, keep_open, 
     cols_of = {u: np.flatnonzero(site_units == u) for u in units}
     pairs = {u: max(priced[rows_of[u]][:, cols_of[u]].nnz, 1) for u in units}
     total_pairs = sum(pairs.values())
-    for unit in tqdm(units, desc="centers by unit", disable=len(units) < 3):
+    for unit in progress(units, desc="centers by unit", disable=len(units) < 3):
         rows, cols = rows_of[unit], cols_of[unit]
         sub = priced[rows][:, cols]
         limit = max(time_limit * pairs[unit] / total_pairs, 1.0)
