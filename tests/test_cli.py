@@ -29,6 +29,8 @@ def test_demo_writes_tables_layers_and_maps(tmp_path, capsys):
     city = (out / "shenzhen_centers_report.html").read_text(encoding="utf-8")
     assert "Shenzhen" in city and "<svg" in city
     assert "Shenzhen: community service centers" in printed
+    # charity gets the center plan's service areas as communities: points at community level
+    assert "Futian: charity donation points: 0 new" not in printed
 
 
 def test_info_describes_a_file(capsys):
