@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from svcnet._progress import quiet
+from svcnet._progress import progress, quiet
 from svcnet.errors import SvcnetError
 
 logger = logging.getLogger(__name__)
@@ -33,18 +33,23 @@ def _demo(out: Path, time_limit: float) -> int:
 
     started = time.perf_counter()
     written = []
-    for loader in (datasets.load_futian, datasets.load_shenzhen):
-        region = loader()
-        logger.info("loaded %r", region)
-        written += _region_outputs(region, out)
-        plans: dict[str, Any] = {}
-        for name, planner, limit in _demo_plans(region, time_limit):
-            extra = {}
-            if name == "charity" and "centers" in plans:
-                # no community boundaries are bundled: the center plan's service areas stand in
-                extra["communities"] = plans["centers"].areas
-            plans[name] = planner(region, time_limit=limit, **extra)
-            written += _plan_outputs(region, name, plans[name], out)
+    with progress(total=7, desc="demo", unit="step") as bar:
+        for loader in (datasets.load_futian, datasets.load_shenzhen):
+            region = loader()
+            logger.info("loaded %r", region)
+            bar.set_postfix_str(f"{region.name}: region")
+            written += _region_outputs(region, out)
+            plans: dict[str, Any] = {}
+            for name, planner, limit in _demo_plans(region, time_limit):
+                bar.set_postfix_str(f"{region.name}: {name}")
+                extra = {}
+                if name == "charity" and "centers" in plans:
+                    # no community boundaries are bundled: the center plan's areas stand in
+                    extra["communities"] = plans["centers"].areas
+                plans[name] = planner(region, time_limit=limit, **extra)
+                written += _plan_outputs(region, name, plans[name], out)
+                bar.update()
+            bar.update()
     elapsed = time.perf_counter() - started
     sys.stdout.write(f"\nWrote {len(written)} files to {out} in {elapsed:.1f} s:\n")
     sys.stdout.write("".join(f"  {name}\n" for name in written))
