@@ -268,7 +268,8 @@ def _log_level(args: argparse.Namespace) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    """The error's message (a scenario's list of mistakes keeps one line per mistake)."""
+    text = str(exc).strip()
     return text or type(exc).__name__
 
 
