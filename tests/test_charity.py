@@ -7,6 +7,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
+from _toys import UTM50, count_verify_calls, grid
 from shapely.geometry import Point, box
 
 import svcnet
@@ -15,30 +16,11 @@ from svcnet.errors import InputError
 from svcnet.services import charity
 from svcnet.services.charity import plan_charity
 
-UTM50 = "EPSG:32650"
-
 
 @pytest.fixture(autouse=True)
 def verify_calls(monkeypatch):
     """Every 1-median goes through svcnet.verify (which raises on any flaw)."""
-    calls = []
-    real = charity.verify
-
-    def counting(solution, model):
-        calls.append(solution.model)
-        return real(solution, model)
-
-    monkeypatch.setattr(charity, "verify", counting)
-    return calls
-
-
-def _grid(rows):
-    """Cells from (id, column, row, pop): 100 m squares."""
-    return gpd.GeoDataFrame(
-        {"cell_id": [r[0] for r in rows], "pop": [r[3] for r in rows]},
-        geometry=[box(100 * c, 100 * r, 100 * c + 100, 100 * r + 100) for _, c, r, _ in rows],
-        crs=UTM50,
-    )
+    return count_verify_calls(monkeypatch, charity)
 
 
 def _layer(level, names_boxes):
@@ -104,7 +86,7 @@ def _check(plan, region, group="pop"):
 
 
 def test_a_unit_with_one_outlet_gets_it(verify_calls):
-    cells = _grid([("a", 0, 0, 300), ("b", 1, 0, 200), ("c", 2, 0, 100)])
+    cells = grid([("a", 0, 0, 300), ("b", 1, 0, 200), ("c", 2, 0, 100)])
     region = Region(
         cells,
         boundaries={"district": _layer("district", [("D", (0, 0, 300, 100))])},
@@ -125,7 +107,7 @@ def test_a_unit_with_one_outlet_gets_it(verify_calls):
 
 
 def test_the_point_minimises_the_total_walk():
-    cells = _grid([("a", 0, 0, 50), ("b", 5, 0, 1_000), ("c", 10, 0, 50)])
+    cells = grid([("a", 0, 0, 50), ("b", 5, 0, 1_000), ("c", 10, 0, 50)])
     region = Region(
         cells,
         boundaries={"district": _layer("district", [("D", (0, 0, 1_100, 100))])},
@@ -142,7 +124,7 @@ def test_the_point_minimises_the_total_walk():
 
 def test_an_outlet_is_preferred_within_the_tolerance():
     # people in the middle; the outlet 200 m off, a building right there
-    cells = _grid([("a", 4, 0, 100), ("b", 5, 0, 1_000), ("c", 6, 0, 100)])
+    cells = grid([("a", 4, 0, 100), ("b", 5, 0, 1_000), ("c", 6, 0, 100)])
     region = Region(
         cells,
         boundaries={"district": _layer("district", [("D", (0, 0, 1_100, 100))])},
@@ -159,7 +141,7 @@ def test_an_outlet_is_preferred_within_the_tolerance():
 
 
 def test_a_higher_point_inside_a_lower_unit_is_its_point():
-    cells = _grid([("w1", 0, 0, 100), ("w2", 1, 0, 100), ("e1", 8, 0, 1_000), ("e2", 9, 0, 900)])
+    cells = grid([("w1", 0, 0, 100), ("w2", 1, 0, 100), ("e1", 8, 0, 1_000), ("e2", 9, 0, 900)])
     city = _layer("city", [("C", (0, 0, 1_000, 100))])
     districts = _layer("district", [("West", (0, 0, 500, 100)), ("East", (500, 0, 1_000, 100))])
     outlets = _points("facility", [("tw", 150, 50, "telecom"), ("te", 850, 50, "telecom")])
@@ -185,7 +167,7 @@ def test_a_higher_point_inside_a_lower_unit_is_its_point():
 
 
 def test_points_are_not_shared_when_told_not_to():
-    cells = _grid([("w1", 0, 0, 100), ("e1", 8, 0, 1_000)])
+    cells = grid([("w1", 0, 0, 100), ("e1", 8, 0, 1_000)])
     city = _layer("city", [("C", (0, 0, 1_000, 100))])
     districts = _layer("district", [("West", (0, 0, 500, 100)), ("East", (500, 0, 1_000, 100))])
     outlets = _points("facility", [("tw", 150, 50, "telecom"), ("te", 850, 50, "telecom")])
@@ -198,7 +180,7 @@ def test_points_are_not_shared_when_told_not_to():
 
 
 def test_given_communities_stand_in_and_every_unit_gets_a_point():
-    cells = _grid([("a", 0, 0, 300), ("b", 1, 0, 300), ("c", 6, 0, 200), ("d", 7, 0, 100)])
+    cells = grid([("a", 0, 0, 300), ("b", 1, 0, 300), ("c", 6, 0, 200), ("d", 7, 0, 100)])
     region = Region(
         cells,
         boundaries={"district": _layer("district", [("D", (0, 0, 1_000, 100))])},
@@ -224,7 +206,7 @@ def test_given_communities_stand_in_and_every_unit_gets_a_point():
 
 
 def test_a_unit_without_outlets_or_buildings_gets_a_modelled_point():
-    cells = _grid([("a", 0, 0, 10), ("b", 1, 0, 90)])
+    cells = grid([("a", 0, 0, 10), ("b", 1, 0, 90)])
     region = Region(
         cells, boundaries={"district": _layer("district", [("D", (0, 0, 200, 100))])}, name="bare"
     )
@@ -235,7 +217,7 @@ def test_a_unit_without_outlets_or_buildings_gets_a_modelled_point():
 
 
 def test_levels_the_region_lacks_are_skipped_with_the_reason():
-    cells = _grid([("a", 0, 0, 100)])
+    cells = grid([("a", 0, 0, 100)])
     region = Region(
         cells,
         boundaries={"district": _layer("district", [("D", (0, 0, 100, 100))])},
@@ -252,7 +234,7 @@ def test_levels_the_region_lacks_are_skipped_with_the_reason():
 
 
 def test_bad_arguments_are_named():
-    region = Region(_grid([("a", 0, 0, 100)]), name="bad")
+    region = Region(grid([("a", 0, 0, 100)]), name="bad")
     with pytest.raises(InputError, match="levels"):
         plan_charity(region, levels="district")
     with pytest.raises(InputError, match="outlet_tolerance"):
@@ -262,7 +244,7 @@ def test_bad_arguments_are_named():
 
 
 def test_a_region_without_boundaries_is_one_unit(tmp_path):
-    region = Region(_grid([("a", 0, 0, 100), ("b", 1, 0, 50)]), name="plain")
+    region = Region(grid([("a", 0, 0, 100), ("b", 1, 0, 50)]), name="plain")
     plan = plan_charity(region, outlets=_points("facility", [("o", 120, 50, "post_office")]))
     assert plan.sites["site_id"].tolist() == ["community:plain"]
     assert plan.sites["location_id"].tolist() == ["o"]
@@ -274,7 +256,7 @@ def test_a_region_without_boundaries_is_one_unit(tmp_path):
 def test_before_and_after_measure_the_walk_to_a_donation_point():
     # the outlet at the west end is 10 people's nearest; the point goes to a building in the
     # middle, where 2,000 people live: that must not read as access getting worse for them
-    cells = _grid([("a", 0, 0, 10), ("b", 5, 0, 1_000), ("c", 6, 0, 1_000)])
+    cells = grid([("a", 0, 0, 10), ("b", 5, 0, 1_000), ("c", 6, 0, 1_000)])
     region = Region(
         cells,
         boundaries={"district": _layer("district", [("D", (0, 0, 1_100, 100))])},
@@ -304,7 +286,7 @@ def test_before_and_after_measure_the_walk_to_a_donation_point():
 def test_candidate_buildings_that_are_an_outlets_building_are_dropped():
     # "tel_bldg" is the telecom outlet's own building (2 m off), slightly nearer the people:
     # without the rule a "new" point would open in the outlet's building
-    cells = _grid([("a", 4, 0, 100), ("b", 5, 0, 1_000)])
+    cells = grid([("a", 4, 0, 100), ("b", 5, 0, 1_000)])
     outlet = _points("facility", [("tel", 550, 50, "telecom")])
     outlet["name"] = ["中国电信大楼"]
     buildings = _points(
@@ -341,7 +323,7 @@ def _street_graph():
 
 def test_straight_line_fallbacks_are_noted_and_warned_once(caplog):
     # cell "far" is 950 m from the street: its walks are straight lines x 1.3
-    cells = _grid([("a", 0, 0, 300), ("b", 5, 0, 200), ("c", 9, 0, 100), ("far", 5, 10, 50)])
+    cells = grid([("a", 0, 0, 300), ("b", 5, 0, 200), ("c", 9, 0, 100), ("far", 5, 10, 50)])
     region = Region(
         cells,
         boundaries={"district": _layer("district", [("D", (0, 0, 1_000, 1_100))])},

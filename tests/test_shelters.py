@@ -7,6 +7,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from _toys import UTM50, count_verify_calls, grid
 from scipy.optimize import linprog
 from shapely.geometry import Point, box
 
@@ -16,30 +17,11 @@ from svcnet.errors import InputError
 from svcnet.services import _shelter_cover, shelters
 from svcnet.services.shelters import plan_shelters
 
-UTM50 = "EPSG:32650"
-
 
 @pytest.fixture(autouse=True)
 def verify_calls(monkeypatch):
     """Every plan's solution goes through svcnet.verify (which raises on any flaw)."""
-    calls = []
-    real = shelters.verify
-
-    def counting(solution, model):
-        calls.append(solution.model)
-        return real(solution, model)
-
-    monkeypatch.setattr(shelters, "verify", counting)
-    return calls
-
-
-def _grid(rows):
-    """Cells from (id, column, row, pop): 100 m squares, column/row in cell units."""
-    return gpd.GeoDataFrame(
-        {"cell_id": [r[0] for r in rows], "pop": [r[3] for r in rows]},
-        geometry=[box(100 * c, 100 * r, 100 * c + 100, 100 * r + 100) for _, c, r, _ in rows],
-        crs=UTM50,
-    )
+    return count_verify_calls(monkeypatch, shelters)
 
 
 def _sites(rows):
@@ -79,7 +61,7 @@ def _check(plan, region, group="pop"):
 
 
 def test_two_clusters_get_one_shelter_each(verify_calls):
-    cells = _grid([("a1", 0, 0, 300), ("a2", 1, 0, 200), ("b1", 50, 0, 250), ("b2", 51, 0, 150)])
+    cells = grid([("a1", 0, 0, 300), ("a2", 1, 0, 200), ("b1", 50, 0, 250), ("b2", 51, 0, 150)])
     parks = _sites(
         [("near_a", 100, 50, 2_500), ("near_b", 5_100, 50, 2_500), ("between", 2_600, 50, 9_000)]
     )
@@ -95,7 +77,7 @@ def test_two_clusters_get_one_shelter_each(verify_calls):
 
 
 def test_one_big_site_beats_two_small_ones():
-    region = Region(_grid([("c", 0, 0, 900)]), name="one cell")
+    region = Region(grid([("c", 0, 0, 900)]), name="one cell")
     parks = _sites([("small1", 50, 150, 600), ("small2", 150, 50, 600), ("big", 50, 250, 1_000)])
     plan = plan_shelters(region, sites=parks)
     assert plan.sites["site_id"].tolist() == ["big"]
@@ -104,7 +86,7 @@ def test_one_big_site_beats_two_small_ones():
 
 
 def test_capacity_forces_a_second_shelter_and_splits_the_cell():
-    region = Region(_grid([("c", 0, 0, 900)]), name="one cell")
+    region = Region(grid([("c", 0, 0, 900)]), name="one cell")
     parks = _sites([("small1", 50, 150, 600), ("small2", 150, 50, 600)])
     plan = plan_shelters(region, sites=parks)
     assert sorted(plan.sites["site_id"]) == ["small1", "small2"]
@@ -117,7 +99,7 @@ def test_capacity_forces_a_second_shelter_and_splits_the_cell():
 
 
 def test_among_equal_counts_the_shorter_walk_wins(tmp_path):
-    region = Region(_grid([("c", 0, 0, 400)]), name="walk")
+    region = Region(grid([("c", 0, 0, 400)]), name="walk")
     parks = _sites([("far", 50, 330, 1_000), ("near", 50, 120, 1_000)])
     plan = plan_shelters(region, sites=parks)
     assert plan.sites["site_id"].tolist() == ["near"]
@@ -126,7 +108,7 @@ def test_among_equal_counts_the_shorter_walk_wins(tmp_path):
 
 
 def test_people_out_of_reach_are_reported_unserved():
-    cells = _grid([("in", 0, 0, 300), ("out", 40, 0, 120)])
+    cells = grid([("in", 0, 0, 300), ("out", 40, 0, 120)])
     region = Region(cells, name="far")
     plan = plan_shelters(region, sites=_sites([("p", 50, 50, 5_000)]))
     assert plan.unserved["cell_id"].tolist() == ["out"]
@@ -136,7 +118,7 @@ def test_people_out_of_reach_are_reported_unserved():
 
 
 def test_when_room_runs_short_the_most_people_are_sheltered():
-    cells = _grid([("a", 0, 0, 700), ("b", 1, 0, 500)])
+    cells = grid([("a", 0, 0, 700), ("b", 1, 0, 500)])
     region = Region(cells, name="short")
     plan = plan_shelters(region, sites=_sites([("p", 100, 50, 1_000)]))
     assert plan.sites["places_used"].tolist() == [1_000.0]
@@ -145,7 +127,7 @@ def test_when_room_runs_short_the_most_people_are_sheltered():
 
 
 def test_fixed_shelters_hold_a_share_and_reach_three_km():
-    cells = _grid([("a", 0, 0, 600), ("b", 20, 0, 400)])  # 2 km apart
+    cells = grid([("a", 0, 0, 600), ("b", 20, 0, 400)])  # 2 km apart
     region = Region(cells, name="fixed")
     plan = plan_shelters(region, kind="fixed", sites=_sites([("park", 1_000, 50, 600)]))
     site = plan.sites.iloc[0]
@@ -159,7 +141,7 @@ def test_fixed_shelters_hold_a_share_and_reach_three_km():
 
 
 def test_norms_can_be_overridden():
-    region = Region(_grid([("c", 0, 0, 400)]), name="norms")
+    region = Region(grid([("c", 0, 0, 400)]), name="norms")
     plan = plan_shelters(region, sites=_sites([("p", 50, 50, 1_000)]), m2_per_person=2.0)
     assert plan.sites["capacity"].tolist() == [500.0]
     with pytest.raises(InputError, match="kind"):
@@ -172,7 +154,7 @@ def test_fewest_sites_match_brute_force_on_random_tiny_regions():
         n_cells, n_sites = 6, 5
         cols = rng.integers(0, 8, n_cells)
         pops = rng.integers(50, 400, n_cells)
-        cells = _grid([(f"c{i}", int(cols[i]), i % 2, int(pops[i])) for i in range(n_cells)])
+        cells = grid([(f"c{i}", int(cols[i]), i % 2, int(pops[i])) for i in range(n_cells)])
         xs = rng.uniform(0, 800, n_sites)
         areas = rng.integers(150, 900, n_sites)
         parks = _sites([(f"s{j}", xs[j], 100, int(areas[j])) for j in range(n_sites)])
@@ -213,7 +195,7 @@ def test_large_components_close_the_gap_with_cover_cuts(monkeypatch, cut_loop):
     for trial in range(4):
         n_cells, n_sites = 12, 8
         cols, pops = rng.integers(0, 20, n_cells), rng.integers(50, 400, n_cells)
-        cells = _grid([(f"c{i}", int(cols[i]), i % 2, int(pops[i])) for i in range(n_cells)])
+        cells = grid([(f"c{i}", int(cols[i]), i % 2, int(pops[i])) for i in range(n_cells)])
         xs, areas = rng.uniform(0, 2_000, n_sites), rng.integers(150, 1_500, n_sites)
         parks = _sites([(f"s{j}", xs[j], 100, int(areas[j])) for j in range(n_sites)])
         region = Region(cells, name=f"large {trial}")
@@ -256,7 +238,7 @@ def _most_sheltered(pops, room, within, subset):
 
 
 def _with_shelter(capacity):
-    cells = _grid([("a", 0, 0, 300), ("b", 30, 0, 200)])
+    cells = grid([("a", 0, 0, 300), ("b", 30, 0, 200)])
     facility = gpd.GeoDataFrame(
         {
             "facility_id": ["sh1"],
@@ -295,7 +277,7 @@ def test_existing_shelter_without_capacity_needs_an_override():
 
 
 def test_sites_without_area_are_refused_by_row():
-    region = Region(_grid([("c", 0, 0, 100)]), name="area")
+    region = Region(grid([("c", 0, 0, 100)]), name="area")
     parks = _sites([("ok", 50, 50, 1_000), ("bad", 60, 60, 1_000)])
     parks.loc[1, "area_m2"] = np.nan
     with pytest.raises(InputError, match="usable area") as error:
@@ -315,7 +297,7 @@ def test_sites_without_area_are_refused_by_row():
 
 
 def test_without_sites_school_grounds_and_open_land_are_modelled():
-    cells = _grid([("home", 0, 0, 3_000), ("yard", 1, 0, 0), ("block", 0, 1, 0)])
+    cells = grid([("home", 0, 0, 3_000), ("yard", 1, 0, 0), ("block", 0, 1, 0)])
     candidates = gpd.GeoDataFrame(
         {
             "candidate_id": ["school1", "shop1"],
@@ -344,7 +326,7 @@ def test_without_sites_school_grounds_and_open_land_are_modelled():
 
 
 def test_units_coverage_and_demonstration_rank():
-    cells = _grid([("a", 0, 0, 300), ("b", 1, 0, 300), ("c", 40, 0, 500)])
+    cells = grid([("a", 0, 0, 300), ("b", 1, 0, 300), ("c", 40, 0, 500)])
     districts = gpd.GeoDataFrame(
         {"district": ["West", "East"]},
         geometry=[box(0, 0, 2_000, 100), box(2_000, 0, 5_000, 100)],
@@ -374,7 +356,7 @@ def test_units_coverage_and_demonstration_rank():
 def test_demonstration_rank_puts_people_left_without_a_place_first():
     # "far" keeps 120 people without a place after the plan; "big" has more people (and
     # more without a shelter today), "dense" the highest density: "far" still comes first
-    cells = _grid([("b1", 0, 0, 400), ("b2", 1, 0, 400), ("d1", 10, 0, 300), ("f1", 40, 0, 120)])
+    cells = grid([("b1", 0, 0, 400), ("b2", 1, 0, 400), ("d1", 10, 0, 300), ("f1", 40, 0, 120)])
     districts = gpd.GeoDataFrame(
         {"district": ["big", "dense", "far"]},
         geometry=[box(0, 0, 900, 100), box(900, 0, 1_200, 100), box(3_000, 0, 5_000, 100)],
@@ -392,7 +374,7 @@ def test_demonstration_rank_puts_people_left_without_a_place_first():
 
 def test_unit_table_counts_places_for_the_units_residents():
     # the park lies in "host" but only "guest"'s residents are within its reach
-    cells = _grid([("g", 0, 0, 400), ("h", 30, 0, 100)])
+    cells = grid([("g", 0, 0, 400), ("h", 30, 0, 100)])
     districts = gpd.GeoDataFrame(
         {"district": ["guest", "host"]},
         geometry=[box(0, 0, 200, 100), box(200, 0, 3_200, 100)],
@@ -415,7 +397,7 @@ def test_unit_table_counts_places_for_the_units_residents():
 
 def test_fixed_plans_count_whole_people():
     # 30% of 333 and of 667 residents are fractions of a person: places are whole
-    cells = _grid([("a", 0, 0, 333), ("b", 1, 0, 667), ("c", 30, 0, 401)])
+    cells = grid([("a", 0, 0, 333), ("b", 1, 0, 667), ("c", 30, 0, 401)])
     shelter = gpd.GeoDataFrame(
         {"facility_id": ["old"], "service": ["shelter"], "capacity": [100.6]},
         geometry=[Point(50, 150)],
@@ -443,7 +425,7 @@ def test_fixed_plans_count_whole_people():
 
 def test_the_threshold_in_column_names_is_readable_and_counts_the_exact_reach():
     # 500 m at 60 m/min is 8.33 minutes: the columns say 8.4 and count the 500 m reach
-    cells = _grid([("a", 0, 0, 300), ("b", 2, 0, 200), ("far", 40, 0, 50)])
+    cells = grid([("a", 0, 0, 300), ("b", 2, 0, 200), ("far", 40, 0, 50)])
     region = Region(cells, name="threshold")
     plan = plan_shelters(region, sites=_sites([("p", 50, 50, 5_000)]))
     assert plan.threshold_minutes == 8.4
@@ -460,7 +442,7 @@ def test_the_threshold_in_column_names_is_readable_and_counts_the_exact_reach():
 
 
 def test_given_communities_replace_the_units():
-    cells = _grid([("a", 0, 0, 300), ("b", 5, 0, 300)])
+    cells = grid([("a", 0, 0, 300), ("b", 5, 0, 300)])
     region = Region(cells, name="communities")
     areas = gpd.GeoDataFrame(
         {"site_id": ["c1", "c2"]}, geometry=[box(0, 0, 300, 100), box(300, 0, 800, 100)], crs=UTM50
