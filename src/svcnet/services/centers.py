@@ -160,10 +160,9 @@ def plan_centers(
         priced, people, cells["unit"].to_numpy(), site_units, min_load, keep_open,
         high=high, penalty=penalty, time_limit=time_limit, mip_gap=mip_gap, seed=seed,
     )  # fmt: skip
-    cells, travel, assignment, minutes_before = _merge_parts(cells, travel, assignment,
-                                                             minutes_before)  # fmt: skip
-    base_ids = cells["cell_id"].astype(str).str.rsplit("#", n=1).str[0]
-    n_shared = base_ids[base_ids.duplicated()].nunique()
+    cells, travel, assignment, minutes_before, n_shared = _merge_parts(
+        cells, travel, assignment, minutes_before
+    )
     if n_shared:
         verb = "cell is" if n_shared == 1 else "cells are"
         notes.append(f"{n_shared:,} {verb} shared between two or more centers (one row per "
@@ -189,6 +188,7 @@ def _merge_parts(cells, travel, assignment, minutes_before):
     A cell split for the model keeps its own id when all its parts go to one
     center; when they go to several, it keeps one row per center (``#1``,
     ``#2`` ... by order of appearance). Travel rows of parts are the cell's.
+    Also returns how many cells are shared between centers.
     """
     origin = cells["_origin"].to_numpy()
     cells = cells.drop(columns="_origin")
@@ -207,7 +207,8 @@ def _merge_parts(cells, travel, assignment, minutes_before):
                                  base)  # fmt: skip
     merged = merged.reset_index(drop=True)
     travel = replace(travel, matrix=travel.matrix[first], straight=travel.straight[first])
-    return merged, travel, assignment[first], np.asarray(minutes_before)[first]
+    n_shared = int(base[shares > 1].nunique())
+    return merged, travel, assignment[first], np.asarray(minutes_before)[first], n_shared
 
 
 def _check_minutes(walk_minutes: float, max_minutes: float) -> None:

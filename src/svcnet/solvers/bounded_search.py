@@ -94,7 +94,6 @@ class TransportLP:
         lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
         lp.a_matrix_.value_ = matrix.data.astype(float)
         self.highs = new_highs()
-        self.highs.setOptionValue("output_flag", False)
         self.highs.passModel(lp)
         self.is_open = np.zeros(m, dtype=bool)
         self.evaluations = 0

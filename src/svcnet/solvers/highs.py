@@ -125,7 +125,6 @@ def solve_mip(
             for flag in np.asarray(integer, dtype=bool)
         ]
     highs = new_highs()
-    highs.setOptionValue("output_flag", False)
     highs.setOptionValue("random_seed", int(seed))
     highs.setOptionValue("mip_rel_gap", float(mip_gap))
     highs.setOptionValue("mip_abs_gap", 1e-9)

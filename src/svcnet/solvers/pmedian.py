@@ -499,7 +499,6 @@ class _RadiusLP:
         lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
         lp.a_matrix_.value_ = matrix.data
         self.highs = new_highs()
-        self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("random_seed", int(seed))
         self.highs.setOptionValue("presolve", "off")  # measured faster on these LPs
         self.highs.passModel(lp)
