@@ -100,24 +100,8 @@ def _plan_outputs(region, name: str, plan, out: Path) -> list[str]:
     folder = out / stem
     files = plan.to_files(folder, protected=region.sources)
     save_report(plan, out / f"{stem}_report.html", protected=region.sources)
-    _print_plan(plan)
+    sys.stdout.write(_plan_text(f"{plan.region_name}: {plan.service}", plan))
     return [str(p.relative_to(out)) for p in files] + [f"{stem}_report.html"]
-
-
-def _print_plan(plan) -> None:
-    total = plan.summary().loc["total"]
-    new = int((plan.sites["status"] == "new").sum())
-    kept = len(plan.sites) - new
-    t = f"{plan.threshold_minutes:g}"
-    shown = f"{plan.threshold_minutes:.1f}".removesuffix(".0")
-    sys.stdout.write(
-        f"\n{plan.region_name}: {plan.service}: {new} new and {kept} existing sites; "
-        f"people within {shown} min {total[f'within_{t}min_before']:.1%} -> "
-        f"{total[f'within_{t}min_after']:.1%}; unserved {total['unserved']:,.0f}; "
-        f"solver gap {plan.solver_gap:.2%} in {plan.solver_seconds:.0f} s\n"
-    )
-    for note in plan.notes:
-        sys.stdout.write(f"  - {note}\n")
 
 
 def _print_summary(name: str, summary: pd.DataFrame) -> None:
@@ -149,11 +133,16 @@ def _relative(path: Path, folder: Path) -> str:
 
 
 def _print_scenario_plan(name: str, plan, files: list[Path]) -> None:
+    """What ``svcnet plan`` prints for each plan as it is made."""
+    sys.stdout.write(_plan_text(f"{name}: {plan.service} in {plan.region_name}", plan))
+
+
+def _plan_text(heading: str, plan) -> str:
     """A plan's summary: sites new and kept, coverage before -> after, solver gap, notes."""
     status = plan.sites["status"]
     new = int((status == "new").sum())
     kept = int((status == "existing").sum())
-    lines = [f"\n{name}: {plan.service} in {plan.region_name}",
+    lines = [f"\n{heading}",
              f"  sites: {new} new, {kept} existing kept"]  # fmt: skip
     total = plan.summary().loc["total"]
     t = f"{plan.threshold_minutes:g}"
@@ -169,7 +158,7 @@ def _print_scenario_plan(name: str, plan, files: list[Path]) -> None:
     else:
         lines.append(f"  solver gap: unknown (no lower bound) after {seconds:.0f} s")
     lines += [f"  - {note}" for note in plan.notes]
-    sys.stdout.write("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def _info(path: Path) -> int:
