@@ -96,6 +96,35 @@ def test_a_big_cluster_needs_two_centers_within_bounds():
     assert plan.summary().loc["total", "centers_min"] == 2
 
 
+# Site s at x=350 is nearest to cell C (x=500-600), cut off from s's other cells by two empty
+# cells, while C touches t's cells: the optimum sends C to s (200 m against 400 m).
+CUT_OFF = [
+    (0, 0, 6_000, "d"), (100, 0, 6_000, "d"), (200, 0, 6_000, "d"), (500, 0, 2_000, "d"),
+    (600, 0, 6_000, "d"), (700, 0, 6_000, "d"), (800, 0, 6_000, "d"),
+]  # fmt: skip
+CUT_OFF_SITES = [(350, 50), (950, 50)]
+
+
+def test_a_cut_off_cell_joins_the_area_it_touches_and_the_cost_is_counted():
+    region = _region(CUT_OFF, CUT_OFF_SITES)
+    loose = plan_centers(region, time_limit=30, contiguous=False)
+    assert loose.assignment.set_index("cell_id").loc["c3", "site_id"] == "k0"
+    assert loose.sites.set_index("site_id")["area_pieces"].to_dict() == {"k0": 2, "k1": 1}
+    assert any("1 of 2 service areas are in more than one piece" in n for n in loose.notes)
+    plan = plan_centers(region, time_limit=30)
+    assert plan.assignment.set_index("cell_id").loc["c3", "site_id"] == "k1"
+    sites = plan.sites.set_index("site_id")
+    assert sites["area_pieces"].to_dict() == {"k0": 1, "k1": 1}
+    assert sites["population_served"].to_dict() == {"k0": 18_000, "k1": 20_000}
+    assert any(n.startswith("Contiguity repair: 2,000 people in 1 cell part,") for n in plan.notes)
+    # the solver figures carry the repair: 2,000 people walk 200 m more (x 1.3 at 60 m/min)
+    added = 2_000 * 200 * 1.3 / 60
+    (before,), (after,) = loose.solver, plan.solver
+    assert after["objective"] == pytest.approx(before["objective"] + added)
+    assert after["gap"] == pytest.approx((after["objective"] - after["bound"]) / after["objective"])
+    assert after["method"].endswith("+ contiguity repair")
+
+
 def test_existing_center_is_kept_and_no_new_one_crowds_it():
     plan = plan_centers(_region(CLUSTERS, SITES, facilities=[(120, 60)]), time_limit=30)
     sites = plan.sites.set_index("site_id")
@@ -190,6 +219,9 @@ def test_futian_plan_keeps_every_bound_and_adds_up(futian_plan):
     assert new["rank"].tolist() == list(range(1, len(new) + 1))
     assert all(r.startswith(("serves", "existing center")) for r in sites["reason"])
     assert plan.solver_gap >= 0
+    assert (sites["area_pieces"] >= 1).all()
+    split = int((sites["area_pieces"] > 1).sum())
+    assert not split or any(f"{split} of {len(sites)} service areas" in n for n in plan.notes)
 
 
 def test_plan_files_are_written_and_read_back(futian_plan, tmp_path):

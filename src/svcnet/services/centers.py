@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +37,7 @@ from svcnet.services._common import (
     solver_record,
     split_heavy_cells,
 )
+from svcnet.services._contiguity import area_pieces, cell_adjacency, repair_contiguity
 from svcnet.services._travel import DETOUR_FACTOR, travel_minutes
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ def plan_centers(
     allow_closing: bool = False,
     candidates: Any = None,
     fill_gaps: bool = True,
+    contiguous: bool = True,
     group: str = "pop",
     time_limit: float = 120.0,
     mip_gap: float = 0.01,
@@ -94,6 +97,12 @@ def plan_centers(
         Add the centre of every cell that has no candidate within the walking
         limit as a modelled candidate (so areas without mapped buildings can
         still get a center); the plan's notes say how many.
+    contiguous
+        Repair service areas left in pieces after solving: a group of cells cut
+        off from the rest of its center's area moves whole to the neighbouring
+        center it touches, when both stay within the bounds and the cells within
+        the longest walk (cells touching or one cell apart count as joined). The
+        notes say what it moved and cost, and the solver figures include it.
     group
         The population group the bounds count.
     time_limit, mip_gap, seed
@@ -102,9 +111,9 @@ def plan_centers(
     Returns
     -------
     Plan
-        ``sites`` has ``capacity`` (the upper bound) and ``population_served``
-        within the bounds; unserved cells are listed with the reason in
-        ``notes``.
+        ``sites`` has ``capacity`` (the upper bound), ``population_served``
+        within the bounds and ``area_pieces`` (pieces of its service area);
+        unserved cells are listed with the reason in ``notes``.
 
     Raises
     ------
@@ -160,6 +169,13 @@ def plan_centers(
         priced, people, cells["unit"].to_numpy(), site_units, min_load, keep_open,
         high=high, penalty=penalty, time_limit=time_limit, mip_gap=mip_gap, seed=seed,
     )  # fmt: skip
+    adjacency = cell_adjacency(cells)
+    if contiguous:
+        assignment, records = _contiguity(
+            assignment, adjacency, priced, people, min_load, high, cells["unit"].to_numpy(),
+            site_units, records, notes,
+        )  # fmt: skip
+    pieces = _pieces_by_site(adjacency, assignment, len(sites), notes)
     cells, travel, assignment, minutes_before, n_shared = _merge_parts(
         cells, travel, assignment, minutes_before
     )
@@ -174,10 +190,11 @@ def plan_centers(
         )
     return _build_plan(
         region, cells, level, sites, travel, selected, assignment, records, minutes_before,
-        walk_minutes=walk_minutes, bounds=bounds, speed=speed, group=group, notes=notes,
+        pieces, walk_minutes=walk_minutes, bounds=bounds, speed=speed, group=group, notes=notes,
         parameters={"people_per_center": (low, high), "walk_minutes": walk_minutes,
                     "max_minutes": max_minutes, "walk_speed_m_per_min": speed.value,
                     "allow_closing": allow_closing, "existing": n_kept,
+                    "contiguous": contiguous,
                     "time_limit": time_limit, "mip_gap": mip_gap, "seed": seed},
     )  # fmt: skip
 
@@ -209,6 +226,63 @@ def _merge_parts(cells, travel, assignment, minutes_before):
     travel = replace(travel, matrix=travel.matrix[first], straight=travel.straight[first])
     n_shared = int(base[shares > 1].nunique())
     return merged, travel, assignment[first], np.asarray(minutes_before)[first], n_shared
+
+
+def _contiguity(assignment, adjacency, priced, people, min_load, high, cell_units, site_units,
+                records, notes):  # fmt: skip
+    """Repair areas left in pieces; the solver records take the added cost (see plan_centers)."""
+    started = time.perf_counter()
+    fixed = repair_contiguity(
+        assignment, adjacency, priced, people, people, min_load, np.full(len(min_load), high),
+        same_unit=(cell_units, site_units),
+    )  # fmt: skip
+    logger.info("contiguity repair: %d rows moved in %.1f s", len(fixed.moved_rows),
+                time.perf_counter() - started)  # fmt: skip
+    if not len(fixed.moved_rows):
+        return assignment, records
+    rows = fixed.moved_rows
+    old = np.asarray(priced[rows, assignment[rows]]).ravel()
+    new = np.asarray(priced[rows, fixed.assignment[rows]]).ravel()
+    added = pd.Series(people[rows] * (new - old)).groupby(cell_units[rows]).sum()
+    records = [_with_added(r, added) for r in records if r.get("part") != "total"]
+    if len(records) > 1:
+        records.append(_total_record(records))
+    solved = sum(r.get("objective", 0.0) for r in records if r.get("part") != "total")
+    share = fixed.added_cost / max(solved - fixed.added_cost, 1e-9)
+    parts = "1 cell part" if len(rows) == 1 else f"{len(rows):,} cell parts"
+    notes.append(
+        f"Contiguity repair: {people_phrase(people[rows].sum())} in {parts}, cut off from the "
+        "rest of their center's area, moved whole to the neighbouring center they touch, "
+        f"adding {share:.2%} to the objective (included in the solver figures)."
+    )
+    return fixed.assignment, records
+
+
+def _with_added(record: dict[str, Any], added: pd.Series) -> dict[str, Any]:
+    """A solver record with the repair's added cost in its objective and gap."""
+    if "objective" not in record:
+        return record
+    part = record.get("part")
+    extra = float(added.get(part, 0.0)) if part is not None else float(added.sum())
+    if extra == 0.0:
+        return record
+    objective = record["objective"] + extra
+    gap = (objective - record["bound"]) / objective if objective > 0 else 0.0
+    return {**record, "objective": objective, "gap": gap,
+            "method": f"{record['method']} + contiguity repair"}  # fmt: skip
+
+
+def _pieces_by_site(adjacency, assignment, n_sites, notes) -> np.ndarray:
+    """Pieces of every site's area, with a note on the areas still in pieces."""
+    pieces = area_pieces(adjacency, assignment, n_sites)
+    split = int((pieces > 1).sum())
+    if split:
+        notes.append(
+            f"{split:,} of {int((pieces > 0).sum()):,} service areas are in more than one piece "
+            "(cells touching or one cell apart count as joined): the bounds or the walking "
+            "limit leave no neighbouring center to take the cut-off cells (sites.area_pieces)."
+        )
+    return pieces
 
 
 def _check_minutes(walk_minutes: float, max_minutes: float) -> None:
@@ -301,7 +375,7 @@ def _total_record(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _build_plan(region, cells, level, sites, travel, selected, assignment, records,
-                minutes_before, *, walk_minutes, bounds, speed, group, notes,
+                minutes_before, pieces, *, walk_minutes, bounds, speed, group, notes,
                 parameters) -> Plan:  # fmt: skip
     people = cells[group].to_numpy(dtype=float)
     served = assignment >= 0
@@ -320,6 +394,8 @@ def _build_plan(region, cells, level, sites, travel, selected, assignment, recor
     for g in region.groups:
         table[g] = cells[g].to_numpy()
     open_sites = _ranked_sites(sites, selected, table, people, walk_minutes, bounds)
+    by_id = pd.Series(pieces, index=sites["site_id"].to_numpy())
+    open_sites["area_pieces"] = by_id.reindex(open_sites["site_id"]).to_numpy()
     if (~served).any():
         notes.append(
             f"{people_phrase(people[~served].sum())} in {int((~served).sum()):,} cells are "
@@ -389,4 +465,6 @@ def _unit_gap(table: pd.DataFrame, group: str, bounds, sites) -> pd.DataFrame:
     gap = indicators.center_gap(people, existing, people_per_center=bounds)
     after = sites["site_id"].map(unit_of).value_counts().reindex(gap.index, fill_value=0)
     gap["centers_gap_after"] = np.maximum(gap["centers_min"] - after, 0)
+    units = gap.index != "total"
+    gap.loc["total", "centers_gap_after"] = gap.loc[units, "centers_gap_after"].sum()
     return gap[["centers_min", "centers_max", "centers_gap", "centers_gap_after"]]
