@@ -174,6 +174,24 @@ def test_centers_serve_their_own_district():
     assert plan.solver_gap >= 0
 
 
+def test_an_existing_center_counts_only_its_own_district_for_its_floor():
+    # the existing center at x=190 (district w) reaches 20,000 people in all but only 10,000
+    # in w: it is kept without the lower bound, and the plan's bound stays finite
+    spec = [(0, 0, 5_000, "w"), (100, 0, 5_000, "w"), (200, 0, 5_000, "e"), (300, 0, 5_000, "e"),
+            (400, 0, 9_000, "e")]  # fmt: skip
+    districts = gpd.GeoDataFrame(
+        {"district": ["w", "e"]}, geometry=[box(-50, -50, 200, 150), box(200, -50, 550, 150)],
+        crs=UTM50,
+    )  # fmt: skip
+    region = _region(spec, [(350, 50)], facilities=[(190, 50)], districts=districts)
+    plan = plan_centers(region, time_limit=30)
+    assert any("can reach only 10,000 people of its own unit" in n for n in plan.notes)
+    table = plan.assignment.set_index("cell_id")
+    assert table.loc[["c0", "c1"], "site_id"].eq("f0").all()
+    assert table.loc[["c2", "c3", "c4"], "site_id"].eq("k0").all()
+    assert np.isfinite(plan.solver_gap)
+
+
 def test_bad_inputs_raise_clear_errors():
     region = _region(CLUSTERS, SITES)
     with pytest.raises(InputError, match="no group 'pop_80plus'"):

@@ -160,8 +160,9 @@ def plan_centers(
     priced = _late_priced(travel.matrix, walk_minutes)
     penalty = 2.0 * (max_minutes + LATE_WEIGHT * (max_minutes - walk_minutes))
     min_load = np.full(len(sites), low)
-    min_load[:n_kept] = _reachable_floor(travel.matrix, people, n_kept, low, sites, notes)
     site_units = _site_units(region, level, sites, cells)
+    same_unit = cells["unit"].astype(str).to_numpy()[:, None] == site_units[None, :n_kept]
+    min_load[:n_kept] = _reachable_floor(travel.matrix, people, same_unit, low, sites, notes)
     keep_open = np.zeros(len(sites), bool)
     keep_open[:n_kept] = not allow_closing
     logger.info("centers: %d cells x %d sites, %d pairs", *priced.shape, priced.nnz)
@@ -253,7 +254,7 @@ def _contiguity(assignment, adjacency, priced, people, min_load, high, cell_unit
     notes.append(
         f"Contiguity repair: {people_phrase(people[rows].sum())} in {parts}, cut off from the "
         "rest of their center's area, moved whole to the neighbouring center they touch, "
-        f"adding {share:.2%} to the objective (included in the solver figures)."
+        f"changing the objective by {share:+.2%} (included in the solver figures)."
     )
     return fixed.assignment, records
 
@@ -300,18 +301,25 @@ def _late_priced(matrix, walk_minutes: float):
     return priced
 
 
-def _reachable_floor(matrix, people, n_kept, low, sites, notes) -> np.ndarray:
-    """Lower bounds of the existing centers: the norm, or all they can reach if fewer."""
+def _reachable_floor(matrix, people, same_unit, low, sites, notes) -> np.ndarray:
+    """Lower bounds of the existing centers: the norm, or all they can reach if fewer.
+
+    ``same_unit`` (cells x existing centers) says which cells a center may serve:
+    those of its own unit.
+    """
+    n_kept = same_unit.shape[1]
     floors = np.full(n_kept, float(low))
     if not n_kept:
         return floors
-    reach = np.asarray(matrix[:, :n_kept].T.astype(bool) @ people).ravel()
+    within = matrix[:, :n_kept].astype(bool).multiply(same_unit)
+    reach = np.asarray(within.T @ people).ravel()
     short = np.flatnonzero(reach < low)
     for j in short:
         floors[j] = 0.0
         notes.append(
             f"Existing center {sites.at[j, 'site_id']} ({sites.at[j, 'name']}) can reach only "
-            f"{reach[j]:,.0f} people within the longest walk; it is kept without a lower bound."
+            f"{reach[j]:,.0f} people of its own unit within the longest walk; it is kept "
+            "without a lower bound."
         )
     return floors
 
