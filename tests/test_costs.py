@@ -268,6 +268,21 @@ def test_curves_parallel_edges_and_loops_match_networkx():
                 assert costs[i, j] == pytest.approx(_truth(edges, p, q), abs=1e-9), (mode, i, j)
 
 
+@pytest.mark.parametrize("graph_class", [nx.Graph, nx.DiGraph, nx.MultiGraph])
+def test_other_graph_classes_give_the_same_costs(graph_class):
+    g = graph_class(tiny_graph())
+    g.graph["crs"] = UTM50
+    options = {"origin_id": "id", "destination_id": "id", "max_snap_m": 100.0}
+    for snap_to in ("edge", "node"):
+        costs = costs_from_graph(g, tiny_origins(), tiny_destinations(), snap_to=snap_to,
+                                 **options)  # fmt: skip
+        expected = tiny_costs(mode="walk", snap_to=snap_to).to_dense()
+        np.testing.assert_array_equal(costs.to_dense(), expected)
+    if g.is_directed():  # one-way streets stay one-way
+        drive = costs_from_graph(g, tiny_origins(), tiny_destinations(), mode="drive", **options)
+        np.testing.assert_array_equal(drive.to_dense(), tiny_costs(mode="drive").to_dense())
+
+
 def test_inputs_are_not_modified():
     g = tiny_graph()
     before = copy.deepcopy(g)
@@ -306,6 +321,15 @@ def test_edges_with_bad_lengths_are_named(bad):
         costs_from_graph(g, tiny_origins(), tiny_destinations())
     assert info.value.rows == [("C", "D", 0)]
     assert "('C', 'D', 0)" in str(info.value)
+
+
+def test_edges_with_bad_lengths_are_named_in_a_simple_graph():
+    g = nx.Graph(tiny_graph())
+    g.graph["crs"] = UTM50
+    g.edges["C", "D"]["length"] = -1.0
+    with pytest.raises(InputError, match="length") as info:
+        costs_from_graph(g, tiny_origins(), tiny_destinations())
+    assert [set(row[:2]) for row in info.value.rows] == [{"C", "D"}]
 
 
 def test_empty_layers():
@@ -544,6 +568,41 @@ def test_futian_node_snapping_equals_networkx_node_distances(futian):
             assert dense[i, j] == pytest.approx(leg(p, u) + dist[v] + leg(q, v), abs=1e-6)
 
 
+def test_futian_snapping_finds_the_nearest_segment_exactly(futian):
+    region, _ = futian
+    net = _graph.prepare_network(region.network, mode="walk", weight="length", speed_kmh=None,
+                                 access_speed_kmh=4.5, crs=UTM50)  # fmt: skip
+    rng = np.random.default_rng(11)
+    low, high = net.node_xy.min(axis=0), net.node_xy.max(axis=0)
+    xy = np.concatenate([
+        rng.uniform(low - 500, high + 500, (400, 2)),  # near the streets and far from them
+        net.node_xy[rng.choice(net.n_nodes, 60, replace=False)],  # on nodes: ties
+        net.curve_xy[rng.choice(len(net.curve_xy), 60, replace=False)],  # on curve bends
+    ])  # fmt: skip
+    snaps = _graph.snap_points(net, xy, to="edge", max_snap_m=np.inf, role="start")
+    lines = net.seg_geom
+    tree = shapely.STRtree(lines)
+    points = shapely.points(xy)
+    _, nearest_m = tree.query_nearest(points, return_distance=True, all_matches=False)
+    np.testing.assert_allclose(snaps.dist, nearest_m, rtol=0, atol=1e-6)
+    assert (snaps.seg >= 0).all()
+    # the segment chosen is at that distance, its position too; ties go to the lowest
+    chosen = shapely.distance(points, lines[snaps.seg])
+    np.testing.assert_allclose(chosen, nearest_m, rtol=0, atol=1e-6)
+    on = shapely.line_interpolate_point(lines[snaps.seg], snaps.t, normalized=True)
+    np.testing.assert_allclose(shapely.get_coordinates(on), snaps.place, rtol=0, atol=1e-6)
+    pairs = tree.query(points, predicate="dwithin", distance=nearest_m + 1e-6)
+    lowest = pd.Series(pairs[1]).groupby(pairs[0]).min().to_numpy()
+    tied = np.bincount(pairs[0], minlength=len(xy)) > 1
+    assert tied.sum() > 50
+    np.testing.assert_array_equal(snaps.seg[tied], lowest[tied])
+    # a cap leaves the farther points off the network, reporting their distance
+    capped = _graph.snap_points(net, xy, to="edge", max_snap_m=40.0, role="start")
+    far = nearest_m > 40.0
+    assert far.any() and (capped.seg[far] == -1).all() and (capped.seg[~far] >= 0).all()
+    np.testing.assert_array_equal(capped.seg[~far], snaps.seg[~far])
+
+
 # =========================================================================================
 # straight lines
 # =========================================================================================
@@ -630,6 +689,21 @@ def test_cost_matrix_views():
     assert "<pre>" in costs._repr_html_()
     with pytest.raises(AttributeError):
         costs.unit = "m"
+
+
+def test_sparse_matrix_from_triples_in_any_order():
+    from svcnet.costs import _csr
+
+    rng = np.random.default_rng(6)
+    dense = np.where(rng.random((40, 30)) < 0.3, rng.integers(0, 5, (40, 30)), np.inf)
+    rows, cols = np.nonzero(np.isfinite(dense))
+    order = rng.permutation(len(rows))
+    matrix = _csr(rows[order], cols[order], dense[rows, cols][order], dense.shape)
+    assert matrix.has_canonical_format and matrix.nnz == len(rows)
+    assert (matrix.data == 0).sum() == (dense == 0).sum() > 0  # the zeros are stored
+    np.testing.assert_array_equal(CostMatrix(matrix, range(40), range(30)).to_dense(), dense)
+    empty = _csr(rows[:0], cols[:0], np.zeros(0), (3, 2))
+    assert empty.nnz == 0 and empty.shape == (3, 2)
 
 
 def test_cost_matrix_checks_its_parts():

@@ -19,6 +19,7 @@ Nothing here is public. The pieces, in the order :mod:`svcnet.costs` uses them:
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -62,6 +63,11 @@ _SPARSE_SHARE = 0.05
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
 Pieces = tuple[Ints, Ints, Ints, Floats, Floats, Floats]
+
+
+def _rows(array: Floats, index: Ints) -> Floats:
+    """``array[index]`` for the rows of a 2-d array: np.take copies rows many times faster."""
+    return np.take(array, index, axis=0)
 
 
 # =========================================================================================
@@ -132,7 +138,7 @@ class Network:
         used[self.seg_a] = True
         used[self.seg_b] = True
         nodes = np.flatnonzero(used)
-        return cKDTree(self.node_xy[nodes]), nodes
+        return cKDTree(_rows(self.node_xy, nodes)), nodes
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,17 +168,18 @@ class _Pieces:
         n_seg = len(net.seg_a)
         straight = np.flatnonzero(net.seg_curve < 0)
         curved = np.flatnonzero(net.seg_curve >= 0)
-        # curved segments: consecutive coordinates of each curve
+        # curved segments: coordinates ``same`` and ``same + 1`` of a curve
         counts = np.diff(net.curve_ptr)
         owner = np.repeat(np.arange(len(counts)), counts)
-        same = owner[1:] == owner[:-1]
+        same = np.flatnonzero(owner[1:] == owner[:-1])
         curve_seg = np.full(len(counts), -1, dtype=np.int64)
         curve_seg[net.seg_curve[curved]] = curved
-        start = np.concatenate([net.node_xy[net.seg_a[straight]], net.curve_xy[:-1][same]])
-        end = np.concatenate([net.node_xy[net.seg_b[straight]], net.curve_xy[1:][same]])
-        seg = np.concatenate([straight, curve_seg[owner[:-1][same]]])
+        node_xy, curve_xy = net.node_xy, net.curve_xy
+        start = np.concatenate([_rows(node_xy, net.seg_a[straight]), _rows(curve_xy, same)])
+        end = np.concatenate([_rows(node_xy, net.seg_b[straight]), _rows(curve_xy, same + 1)])
+        seg = np.concatenate([straight, curve_seg[owner[same]]])
         order = np.argsort(seg, kind="stable")
-        start, end, seg = start[order], end[order], seg[order]
+        start, end, seg = _rows(start, order), _rows(end, order), seg[order]
         delta = end - start
         length = np.hypot(delta[:, 0], delta[:, 1])
         # running length within each segment (restarted per segment: no cancellation)
@@ -186,25 +193,27 @@ class _Pieces:
         stretch_piece = np.repeat(np.arange(len(seg)), n_sub)
         k = np.arange(len(stretch_piece)) - np.repeat(np.cumsum(n_sub) - n_sub, n_sub)
         mid = (k + 0.5) / n_sub[stretch_piece]
-        centres = start[stretch_piece] + mid[:, None] * delta[stretch_piece]
+        centres = _rows(start, stretch_piece) + mid[:, None] * _rows(delta, stretch_piece)
         half = float(np.max(length / n_sub) / 2) if len(length) else 0.0
         return cls(
             start=start, delta=delta, length=length, seg=seg, along=along,
             along_end=along_end, seg_length=seg_length,
-            tree=cKDTree(centres, balanced_tree=False, compact_nodes=False),
+            tree=cKDTree(centres, leafsize=32, balanced_tree=False, compact_nodes=False),
             stretch_piece=stretch_piece, half=half,
         )  # fmt: skip
 
     def project(self, xy: Floats, piece: Ints) -> tuple[Floats, Floats]:
         """Distance from each point to its piece, and the fraction along the piece."""
-        d = self.delta[piece]
+        d = _rows(self.delta, piece)
         l2 = np.einsum("ij,ij->i", d, d)
-        rel = xy - self.start[piece]
+        rel = xy - _rows(self.start, piece)
         with np.errstate(divide="ignore", invalid="ignore"):
-            s = np.clip(np.einsum("ij,ij->i", rel, d) / l2, 0.0, 1.0)
-        s = np.where(l2 > 0, s, 0.0)
-        gap = rel - s[:, None] * d
-        return np.hypot(gap[:, 0], gap[:, 1]), s
+            s = np.einsum("ij,ij->i", rel, d)
+            s /= l2
+            np.clip(s, 0.0, 1.0, out=s)
+        s[~(l2 > 0)] = 0.0
+        rel -= s[:, None] * d  # now the gap between the point and the piece
+        return np.hypot(rel[:, 0], rel[:, 1]), s
 
     def nearest(self, xy: Floats, max_dist: float) -> tuple[Ints, Floats, Floats, Floats]:
         """For each point: the nearest segment, the distance to it, the position on it.
@@ -214,49 +223,32 @@ class _Pieces:
         segment -1, distance inf and NaN coordinates.
         """
         n = len(xy)
-        big = np.iinfo(np.int64).max
-        best_piece = np.zeros(n, dtype=np.int64)
-        best_dist = np.full(n, np.inf)
-        best_s = np.zeros(n)
-        radius = np.full(n, np.inf)
-        todo = np.arange(n)
-        k = _SNAP_K
-        while todo.size:
-            k = min(k, self.tree.n)
-            dd, jj = self.tree.query(xy[todo], k=k)
-            dd, jj = dd.reshape(len(todo), -1), jj.reshape(len(todo), -1)
-            if k == min(_SNAP_K, self.tree.n):
-                # the nearest of the first neighbours bounds the search (capped at max_dist)
-                first, _ = self.project(
-                    np.repeat(xy[todo], k, axis=0), self.stretch_piece[jj.ravel()]
-                )
-                bound = np.minimum(first.reshape(-1, k).min(axis=1), max_dist)
-                radius[todo] = bound + self.half + 1e-9 * (1.0 + bound)
-                alive = dd[:, 0] <= radius[todo]  # the others have nothing within max_dist
-                todo, dd, jj = todo[alive], dd[alive], jj[alive]
-            within = dd <= radius[todo, None]
-            full = within[:, -1] & (k < self.tree.n)  # maybe more within the radius
-            rows = np.flatnonzero(~full)
-            valid = within[rows]
-            r_idx = np.broadcast_to(rows[:, None], valid.shape)[valid]
-            piece = self.stretch_piece[jj[rows][valid]]
-            dist, s = self.project(xy[todo[r_idx]], piece)
-            table = np.full(valid.shape, np.inf)
-            table[valid] = np.where(dist <= max_dist, dist, np.inf)
-            low = table.min(axis=1)
-            rank = np.full(valid.shape, big)
-            rank[valid] = self.seg[piece] * (len(self.seg) + 1) + piece
-            choice = np.where(table == low[:, None], rank, big).argmin(axis=1)
-            flat = np.cumsum(valid, axis=1) - 1  # place of each valid cell in ``piece``
-            pick = flat[np.arange(len(rows)), choice] + np.r_[0, np.cumsum(valid.sum(axis=1))[:-1]]
-            hit = np.isfinite(low)
-            done = todo[rows[hit]]
-            pick = pick[hit]
-            best_piece[done] = piece[pick]
-            best_dist[done] = dist[pick]
-            best_s[done] = s[pick]
-            todo = todo[full]
-            k *= 4
+        k = min(_SNAP_K, self.tree.n)
+        near, stretch = self.tree.query(xy, k=k)
+        near, stretch = near.reshape(n, k), stretch.reshape(n, k)
+        # the nearest piece of the first neighbours bounds the search (capped at max_dist)
+        piece = self.stretch_piece[stretch].ravel()
+        dist, s = self.project(np.repeat(xy, k, axis=0), piece)
+        bound = np.minimum(dist.reshape(n, k).min(axis=1), max_dist)
+        radius = bound + self.half + 1e-9 * (1.0 + bound)
+        within = near <= radius[:, None]  # none for points with nothing within max_dist
+        more = within[:, -1] & (k < self.tree.n)  # maybe more stretches within the radius
+        within[more] = False
+        # candidates: the first neighbours within the radius (already projected), and
+        # for the points with more, every stretch within it
+        flat = np.flatnonzero(within)
+        rows = np.flatnonzero(more)
+        row2, piece2 = self._within(_rows(xy, rows), radius[rows])
+        row2 = rows[row2]
+        dist2, s2 = self.project(_rows(xy, row2), piece2)
+        best_piece, best_dist, best_s = self._pick(
+            n,
+            np.concatenate([flat // k, row2]),
+            np.concatenate([piece[flat], piece2]),
+            np.concatenate([dist[flat], dist2]),
+            np.concatenate([s[flat], s2]),
+            max_dist,
+        )
         found = np.isfinite(best_dist)
         seg = np.where(found, self.seg[best_piece], -1)
         total = self.seg_length[self.seg[best_piece]]
@@ -270,9 +262,47 @@ class _Pieces:
         at = np.where(at <= _AT_NODE_M, 0.0, np.where(total - at <= _AT_NODE_M, total, at))
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(total > 0, np.clip(at / total, 0.0, 1.0), 0.0)
-        place = self.start[best_piece] + best_s[:, None] * self.delta[best_piece]
+        place = _rows(self.start, best_piece) + best_s[:, None] * _rows(self.delta, best_piece)
         place[~found] = np.nan
         return seg, best_dist, np.where(found, t, 0.0), place
+
+    def _within(self, xy: Floats, radius: Floats) -> tuple[Ints, Ints]:
+        """(point, piece) of every stretch within each point's radius, by point."""
+        found = self.tree.query_ball_point(xy, radius, return_sorted=False)
+        counts = np.fromiter(map(len, found), np.int64, len(found))
+        stretch = np.fromiter(itertools.chain.from_iterable(found), np.int64, counts.sum())
+        return np.repeat(np.arange(len(xy)), counts), self.stretch_piece[stretch]
+
+    def _pick(
+        self, n: int, row: Ints, piece: Ints, dist: Floats, s: Floats, max_dist: float
+    ) -> tuple[Ints, Floats, Floats]:
+        """The nearest of each point's candidate pieces (``row``: the point, grouped).
+
+        Candidates beyond ``max_dist`` do not count; ties go to the lowest
+        segment, then the lowest piece. Returns each of the ``n`` points' piece,
+        distance and fraction along the piece (distance inf: none).
+        """
+        best_piece = np.zeros(n, dtype=np.int64)
+        best_dist = np.full(n, np.inf)
+        best_s = np.zeros(n)
+        if len(row):
+            starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+            sizes = np.diff(np.r_[starts, len(row)])
+            usable = np.where(dist <= max_dist, dist, np.inf)
+            low = np.minimum.reduceat(usable, starts)
+            big = np.iinfo(np.int64).max
+            rank = self.seg[piece] * (len(self.seg) + 1) + piece
+            rank = np.where(usable == np.repeat(low, sizes), rank, big)
+            top = np.minimum.reduceat(rank, starts)
+            pick = np.flatnonzero(rank == np.repeat(top, sizes))
+            # a piece may come twice (two of its stretches): the first of each point
+            pick = pick[np.r_[True, row[pick][1:] != row[pick][:-1]]]
+            hit = np.isfinite(low)
+            done, pick = row[starts][hit], pick[hit]
+            best_piece[done] = piece[pick]
+            best_dist[done] = dist[pick]
+            best_s[done] = s[pick]
+        return best_piece, best_dist, best_s
 
 
 def graph_crs(graph: nx.Graph) -> pyproj.CRS:
@@ -323,12 +353,16 @@ def _floats(values: list[Any]) -> Floats:
 
 
 def _node_table(graph: nx.Graph) -> tuple[list[Any], Floats]:
-    ids = list(graph.nodes)
+    # the node dict itself when networkx exposes it (read only): faster than its view
+    nodes = getattr(graph, "_node", None)
+    if not isinstance(nodes, dict):  # pragma: no cover - other graph classes
+        nodes = dict(graph.nodes(data=True))
+    ids = list(nodes)
     if not ids:
         raise InputError("the graph has no nodes", layer="network")
-    data = graph.nodes
+    attrs = nodes.values()
     xy = np.column_stack(
-        [_floats([data[n].get("x") for n in ids]), _floats([data[n].get("y") for n in ids])]
+        [_floats([d.get("x") for d in attrs]), _floats([d.get("y") for d in attrs])]
     )
     bad = ~np.isfinite(xy).all(axis=1)
     if bad.any():
@@ -338,63 +372,98 @@ def _node_table(graph: nx.Graph) -> tuple[list[Any], Floats]:
     return ids, xy
 
 
-def _edge_table(graph: nx.Graph) -> tuple[list[Any], list[Any], list[Any], list[dict[str, Any]]]:
+@dataclass(frozen=True, eq=False)
+class _EdgeTable:
+    """The graph's edges: their end nodes (as places in the node table), keys and attributes."""
+
+    ui: Ints
+    vi: Ints
+    keys: list[Any]
+    data: list[dict[str, Any]]
+    node_ids: list[Any]
+
+    def names(self, edges: Ints | range) -> list[tuple[Any, Any, Any]]:
+        """Some edges as networkx names them: (u, v, key)."""
+        ids = self.node_ids
+        return [(ids[self.ui[i]], ids[self.vi[i]], self.keys[i]) for i in edges]
+
+
+def _edge_table(graph: nx.Graph, node_ids: list[Any], index: pd.Index) -> _EdgeTable:
+    """Every edge of ``graph``; ``index`` holds ``node_ids``, the nodes in table order."""
     if graph.is_multigraph() and graph.is_directed():
         # the successor dicts themselves when networkx exposes them (read only, as
         # its own algorithms do): the read-only views cost a third of the time here
         adjacency = getattr(graph, "_succ", None)
         if not isinstance(adjacency, dict):  # pragma: no cover - other graph classes
             adjacency = graph.adj
-        edges = [
-            (u, v, k, d)
-            for u, nbrs in adjacency.items()
-            for v, keyed in nbrs.items()
-            for k, d in keyed.items()
-        ]
-    elif graph.is_multigraph():
-        edges = list(graph.edges(keys=True, data=True))
+        # column by column, never a tuple per edge: thousands of new tuples set off
+        # Python's garbage collector, which then sweeps the whole heap (the graph too)
+        keyed = [by_key for nbrs in adjacency.values() for by_key in nbrs.values()]  # per (u, v)
+        data = [d for by_key in keyed for d in by_key.values()]
+        if not data:
+            raise InputError("the graph has no edges", layer="network")
+        keys = [k for by_key in keyed for k in by_key]
+        per_pair = np.fromiter(map(len, keyed), np.int64, len(keyed))
+        pairs = np.fromiter(map(len, adjacency.values()), np.int64, len(adjacency))
+        u_at = _places(index, list(adjacency))
+        v_at = _places(index, [v for nbrs in adjacency.values() for v in nbrs])
+        ui = np.repeat(np.repeat(u_at, pairs), per_pair)
+        vi = np.repeat(v_at, per_pair)
     else:
-        edges = [(u, v, 0, d) for u, v, d in graph.edges(data=True)]
-    if not edges:
-        raise InputError("the graph has no edges", layer="network")
-    us, vs, ks, data = (list(column) for column in zip(*edges, strict=True))
-    return us, vs, ks, data
+        if graph.is_multigraph():
+            edges = list(graph.edges(keys=True, data=True))
+        else:
+            edges = [(u, v, 0, d) for u, v, d in graph.edges(data=True)]
+        if not edges:
+            raise InputError("the graph has no edges", layer="network")
+        us, vs, keys, data = (list(column) for column in zip(*edges, strict=True))
+        ui, vi = _places(index, us), _places(index, vs)
+    return _EdgeTable(ui=ui, vi=vi, keys=keys, data=data, node_ids=node_ids)
 
 
-def _lengths(us: list[Any], vs: list[Any], ks: list[Any], data: list[dict[str, Any]]) -> Floats:
-    length = _floats([d.get("length") for d in data])
+def _places(index: pd.Index, labels: list[Any]) -> Ints:
+    """Where each of ``labels`` (all in ``index``) is in ``index``."""
+    # labels of the index's own numeric type convert without inferring it again
+    dtype = index.dtype if index.dtype.kind in "biuf" else None
+    return index.get_indexer(pd.Index(labels, dtype=dtype)).astype(np.int64)
+
+
+def _lengths(edges: _EdgeTable) -> Floats:
+    length = _floats([d.get("length") for d in edges.data])
     bad = ~np.isfinite(length) | (length < 0)
     if bad.any():
-        rows = [(us[i], vs[i], ks[i]) for i in np.flatnonzero(bad)]
         msg = (
             f"{int(bad.sum())} edges (u, v, key) have a missing, negative or non-finite "
             "'length' (metres; osmnx.distance.add_edge_lengths computes it)"
         )
-        raise InputError(msg, layer="network", column="length", rows=rows)
+        raise InputError(
+            msg, layer="network", column="length", rows=edges.names(np.flatnonzero(bad))
+        )
     return length
 
 
 def _drive_minutes(
-    graph: nx.Graph, us: list[Any], vs: list[Any], ks: list[Any],
-    data: list[dict[str, Any]], length: Floats, hwy_speeds: Mapping[str, float] | None,
-) -> Floats:  # fmt: skip
+    graph: nx.Graph, edges: _EdgeTable, length: Floats, hwy_speeds: Mapping[str, float] | None
+) -> Floats:
     """Drive minutes per edge: the graph's own ``travel_time`` (s), else osmnx's speeds.
 
     osmnx works on a light copy holding only what it needs, never on ``graph``.
     """
+    data = edges.data
     given = _floats([d.get("travel_time") for d in data])
     if np.isfinite(given).all() and (given >= 0).all():
         logger.info("using the graph's own edge travel_time (seconds)")
         return given / 60.0
     import osmnx as ox
 
+    names = edges.names(range(len(data)))
     light = nx.MultiDiGraph(crs=graph.graph["crs"])
     light.add_nodes_from((n, {"x": d.get("x"), "y": d.get("y")}) for n, d in graph.nodes(data=True))
     for i, d in enumerate(data):
         attrs = {"length": float(length[i]), "highway": d.get("highway", "unclassified")}
         if "maxspeed" in d:
             attrs["maxspeed"] = d["maxspeed"]
-        light.add_edge(us[i], vs[i], key=i, **attrs)
+        light.add_edge(names[i][0], names[i][1], key=i, **attrs)
     try:
         ox.routing.add_edge_speeds(light, hwy_speeds=dict(hwy_speeds) if hwy_speeds else None)
         ox.routing.add_edge_travel_times(light)
@@ -404,10 +473,10 @@ def _drive_minutes(
             "pass speed_kmh=... or hwy_speeds={'residential': 30, ...}"
         )
         raise InputError(msg, layer="network") from exc
-    seconds = _floats([light.edges[us[i], vs[i], i]["travel_time"] for i in range(len(us))])
+    seconds = _floats([light.edges[u, v, i]["travel_time"] for i, (u, v, _) in enumerate(names)])
     bad = ~np.isfinite(seconds) | (seconds < 0)
     if bad.any():  # pragma: no cover - osmnx fills every speed or raises
-        rows = [(us[i], vs[i], ks[i]) for i in np.flatnonzero(bad)]
+        rows = edges.names(np.flatnonzero(bad))
         raise InputError("osmnx gave no travel time to some edges", layer="network", rows=rows)
     return seconds / 60.0
 
@@ -432,10 +501,11 @@ def prepare_network(
     """
     source = graph_crs(graph)
     node_ids, node_xy = _node_table(graph)
-    us, vs, ks, data = _edge_table(graph)
-    length = _lengths(us, vs, ks, data)
+    edges = _edge_table(graph, node_ids, pd.Index(node_ids))
+    length = _lengths(edges)
     target = choose_crs(source, crs, hints or [], node_xy)
     transformer = None
+    raw_xy = node_xy  # as in the graph's CRS
     if not source.equals(target):
         transformer = pyproj.Transformer.from_crs(source, target, always_xy=True)
         x, y = transformer.transform(node_xy[:, 0], node_xy[:, 1])
@@ -443,9 +513,7 @@ def prepare_network(
         if not np.isfinite(node_xy).all():
             msg = f"some nodes cannot be projected from {source.name} to {target.name}"
             raise CRSError(msg, layer="network")
-    index = pd.Index(node_ids)
-    ui = index.get_indexer(pd.Index(us)).astype(np.int64)
-    vi = index.get_indexer(pd.Index(vs)).astype(np.int64)
+    ui, vi = edges.ui, edges.vi
 
     if weight == "length":
         cost = length
@@ -455,12 +523,12 @@ def prepare_network(
         if mode == "walk" or speed_kmh is not None:
             cost = length / (speed_kmh * 1000.0 / 60.0)
         else:
-            cost = _drive_minutes(graph, us, vs, ks, data, length, hwy_speeds)
+            cost = _drive_minutes(graph, edges, length, hwy_speeds)
     two_way = mode == "walk" or not graph.is_directed()
 
-    geoms = [d.get("geometry") for d in data]
+    geoms = np.fromiter((d.get("geometry") for d in edges.data), dtype=object, count=len(ui))
     seg_a, seg_b, seg_curve, curve_xy, curve_ptr, group, forward = _segments(
-        ui, vi, geoms, node_xy, transformer
+        ui, vi, geoms, node_xy, transformer, raw_xy
     )
     n_seg = len(seg_a)
     seg_cf = np.full(n_seg, np.inf)
@@ -477,7 +545,7 @@ def prepare_network(
     cols = np.concatenate([seg_b, seg_a])
     w = np.concatenate([seg_cf, seg_cb])
     keep = np.isfinite(w) & (rows != cols)
-    rows, cols, w = _min_edges(rows[keep], cols[keep], w[keep])
+    rows, cols, w = _cheapest(rows[keep], cols[keep], w[keep])
     n = len(node_ids)
     adjacency = sparse.csr_matrix((w, (rows, cols)), shape=(n, n))
     strong = mode == "drive" and graph.is_directed()
@@ -516,7 +584,7 @@ def _metres_per_cost(
     Nothing within cost ``c`` of a place lies farther than ``c`` times this from
     it, as the crow flies: batches of sources search only near themselves.
     """
-    length = np.hypot(*(node_xy[seg_b] - node_xy[seg_a]).T)
+    length = np.hypot(*(_rows(node_xy, seg_b) - _rows(node_xy, seg_a)).T)
     curved = seg_curve >= 0
     if curved.any():
         steps = np.hypot(*np.diff(curve_xy, axis=0).T)
@@ -531,17 +599,22 @@ def _metres_per_cost(
         return float(np.max(length[usable] / cost[usable]))
 
 
-def _min_edges(rows: Ints, cols: Ints, w: Floats) -> tuple[Ints, Ints, Floats]:
-    """Keep the cheapest of parallel edges (same from, same to)."""
-    order = np.lexsort((w, cols, rows))
-    rows, cols, w = rows[order], cols[order], w[order]
-    first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])]
-    return rows[first], cols[first], w[first]
+def _cheapest(rows: Ints, cols: Ints, w: Floats) -> tuple[Ints, Ints, Floats]:
+    """The cheapest of each (row, col) pair (of parallel edges, say), in order of (row, col)."""
+    if not len(rows):
+        return rows, cols, w
+    # one integer key (row, col) sorts much faster than lexsort's three keys
+    key = rows * (int(max(rows.max(), cols.max())) + 1) + cols
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return rows[order[first]], cols[order[first]], np.minimum.reduceat(w[order], first)
 
 
 def _segments(
-    ui: Ints, vi: Ints, geoms: list[Any], node_xy: Floats, transformer: pyproj.Transformer | None
-) -> tuple[Ints, Ints, Ints, Floats, Ints, Ints, NDArray[np.bool_]]:
+    ui: Ints, vi: Ints, geoms: NDArray[Any], node_xy: Floats,
+    transformer: pyproj.Transformer | None, raw_xy: Floats,
+) -> tuple[Ints, Ints, Ints, Floats, Ints, Ints, NDArray[np.bool_]]:  # fmt: skip
     """Group directed edges into segments (a street piece, either way).
 
     Edges without a geometry of three or more points are straight: they group
@@ -550,16 +623,17 @@ def _segments(
     edges osmnx makes for a two-way street (the second with the reversed
     geometry) are one segment. Returns the segments' ends, curve numbers (-1:
     straight), the curves' coordinates and offsets, each edge's segment and
-    whether the edge runs its segment forward (a to b).
+    whether the edge runs its segment forward (a to b). ``transformer``
+    projects the geometries to the CRS of ``node_xy``; ``raw_xy`` are the
+    nodes' coordinates before it.
     """
     n_edges = len(ui)
     n_nodes = len(node_xy)
-    is_line = np.fromiter((isinstance(g, shapely.LineString) for g in geoms), bool, n_edges)
-    curved = np.zeros(n_edges, dtype=bool)
-    if is_line.any():
-        lines = np.empty(int(is_line.sum()), dtype=object)
-        lines[:] = [g for g in geoms if isinstance(g, shapely.LineString)]
-        curved[np.flatnonzero(is_line)[shapely.get_num_coordinates(lines) >= 3]] = True
+    if not shapely.is_geometry(geoms).all():  # anything else is no geometry
+        geoms = np.where(shapely.is_geometry(geoms), geoms, None)
+    kind = shapely.get_type_id(geoms)
+    is_line = (kind == shapely.GeometryType.LINESTRING) | (kind == shapely.GeometryType.LINEARRING)
+    curved = is_line & (shapely.get_num_coordinates(geoms) >= 3)
     a = np.minimum(ui, vi)
     b = np.maximum(ui, vi)
     group = np.empty(n_edges, dtype=np.int64)
@@ -576,49 +650,11 @@ def _segments(
 
     idx = np.flatnonzero(curved)
     if len(idx):
-        chosen = np.empty(len(idx), dtype=object)
-        chosen[:] = [geoms[i] for i in idx]
-        coords, owner = shapely.get_coordinates(chosen, return_index=True)
-        if transformer is not None:
-            x, y = transformer.transform(coords[:, 0], coords[:, 1])
-            coords = np.column_stack([x, y])
-        count = np.bincount(owner, minlength=len(idx))
-        begin = np.r_[0, np.cumsum(count)[:-1]]
-        u, v = ui[idx], vi[idx]
-        loop = u == v
-        # a geometry should start at u; osmnx's do, a hand-made one may not
-        first = coords[begin]
-        flip = ~loop & (np.hypot(*(first - node_xy[v]).T) < np.hypot(*(first - node_xy[u]).T))
-        # the canonical direction runs from the lower-numbered node
-        rev = flip ^ (u > v)
-        fwd = u < v
-        for j in np.flatnonzero(loop):  # loops: the direction of smaller coordinates
-            c = coords[begin[j] : begin[j] + count[j]]
-            fwd[j] = c.tobytes() <= c[::-1].tobytes()
-            rev[j] = not fwd[j]
-        pos = np.arange(len(coords)) - begin[owner]
-        perm = np.where(rev[owner], begin[owner] + count[owner] - 1 - pos, np.arange(len(coords)))
-        canon = np.ascontiguousarray(coords[perm])
-        buf = canon.tobytes()
-        width = canon.itemsize * 2
-        lookup: dict[tuple[int, int, bytes], int] = {}
-        gid = np.fromiter(
-            (
-                lookup.setdefault((aa, bb, buf[width * s0 : width * (s0 + n)]), len(lookup))
-                for aa, bb, s0, n in zip(
-                    a[idx].tolist(), b[idx].tolist(), begin.tolist(), count.tolist(), strict=True
-                )
-            ),
-            np.int64,
-            len(idx),
+        gid, fwd, curve_xy, curve_ptr, first_edge = _curves(
+            ui[idx], vi[idx], geoms[idx], node_xy, transformer, raw_xy
         )
         group[idx] = len(uniq) + gid
         forward[idx] = fwd
-        _, first_edge = np.unique(gid, return_index=True)
-        keep = np.zeros(len(idx), dtype=bool)
-        keep[first_edge] = True
-        curve_xy = canon[keep[owner]]
-        curve_ptr = np.r_[0, np.cumsum(count[first_edge])]
         seg_a.append(a[idx][first_edge])
         seg_b.append(b[idx][first_edge])
         seg_curve.append(np.arange(len(first_edge), dtype=np.int64))
@@ -631,6 +667,84 @@ def _segments(
         group,
         forward,
     )
+
+
+def _curves(
+    u: Ints, v: Ints, geoms: NDArray[Any], node_xy: Floats,
+    transformer: pyproj.Transformer | None, raw_xy: Floats,
+) -> tuple[Ints, NDArray[np.bool_], Floats, Ints, Ints]:  # fmt: skip
+    """Group curved edges (from ``u`` to ``v``) by end nodes and exact coordinates.
+
+    Returns each edge's group (numbered in order of first appearance) and
+    whether it runs its group's curve forward, the curves' coordinates (from
+    the lower-numbered node) and offsets, and the first edge of each group.
+    """
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    count = np.bincount(owner, minlength=len(u))
+    begin = np.r_[0, np.cumsum(count)[:-1]]
+    if transformer is not None:
+        coords = _project_curves(coords, begin, count, u, v, transformer, raw_xy, node_xy)
+    loop = u == v
+    # a geometry should start at u; osmnx's do, a hand-made one may not
+    first = _rows(coords, begin)
+    flip = ~loop & (
+        np.hypot(*(first - _rows(node_xy, v)).T) < np.hypot(*(first - _rows(node_xy, u)).T)
+    )
+    # the canonical direction runs from the lower-numbered node
+    rev = flip ^ (u > v)
+    fwd = u < v
+    for j in np.flatnonzero(loop):  # loops: the direction of smaller coordinates
+        c = coords[begin[j] : begin[j] + count[j]]
+        fwd[j] = c.tobytes() <= c[::-1].tobytes()
+        rev[j] = not fwd[j]
+    pos = np.arange(len(coords)) - begin[owner]
+    perm = np.where(rev[owner], begin[owner] + count[owner] - 1 - pos, np.arange(len(coords)))
+    canon = _rows(coords, perm)
+    buf = canon.tobytes()
+    width = canon.itemsize * 2
+    lookup: dict[tuple[int, int, bytes], int] = {}
+    gid = np.fromiter(
+        (
+            lookup.setdefault((aa, bb, buf[width * s0 : width * (s0 + n)]), len(lookup))
+            for aa, bb, s0, n in zip(
+                np.minimum(u, v).tolist(),
+                np.maximum(u, v).tolist(),
+                begin.tolist(),
+                count.tolist(),
+                strict=True,
+            )
+        ),
+        np.int64,
+        len(u),
+    )
+    _, first_edge = np.unique(gid, return_index=True)
+    keep = np.zeros(len(u), dtype=bool)
+    keep[first_edge] = True
+    curve_xy = _rows(canon, np.flatnonzero(keep[owner]))
+    curve_ptr = np.r_[0, np.cumsum(count[first_edge])]
+    return gid, fwd, curve_xy, curve_ptr, first_edge
+
+
+def _project_curves(
+    coords: Floats, begin: Ints, count: Ints, u: Ints, v: Ints,
+    transformer: pyproj.Transformer, raw_xy: Floats, node_xy: Floats,
+) -> Floats:  # fmt: skip
+    """The curves' coordinates (from ``u`` to ``v``) projected to the working CRS.
+
+    A projection works point by point, so a curve's end at its node's very
+    coordinates (bit for bit, as osmnx's are) takes the node's projected ones:
+    fewer points to project.
+    """
+    ends = np.r_[begin, begin + count - 1]
+    nodes = np.r_[u, v]
+    at_node = (_rows(coords, ends).view(np.int64) == _rows(raw_xy, nodes).view(np.int64)).all(1)
+    ends, nodes = ends[at_node], nodes[at_node]
+    out = np.empty_like(coords)
+    out[ends] = _rows(node_xy, nodes)
+    rest = np.ones(len(coords), dtype=bool)
+    rest[ends] = False
+    out[rest, 0], out[rest, 1] = transformer.transform(coords[rest, 0], coords[rest, 1])
+    return out
 
 
 # =========================================================================================
@@ -690,7 +804,7 @@ def snap_points(net: Network, xy: Floats, *, to: str, max_snap_m: float, role: s
         found = np.isfinite(dist)
         node[found] = nodes[j[found]]
         place = np.full((n, 2), np.nan)
-        place[found] = net.node_xy[node[found]]
+        place[found] = _rows(net.node_xy, node[found])
         status = np.where(found, OK, FAR).astype(np.int8)
         island = found.copy()
         reach = net.reach_out if role == "start" else net.reach_in
@@ -874,12 +988,11 @@ def _links(
         return tgt.node[ok], ok, tgt.leg[ok]
     seg, t = tgt.seg[ok], tgt.t[ok]
     k = len(pos_seg)
-    # merge positions (kind 0) and targets (kind 1) by (segment, t); a position
-    # at the very same t sorts first and becomes the target's left end
+    # merge positions and targets by (segment, t); lexsort is stable, so a position
+    # (listed first) at the very same t sorts first and becomes the target's left end
     all_seg = np.concatenate([pos_seg, seg])
     all_t = np.concatenate([pos_t, t])
-    kind = np.r_[np.zeros(k, dtype=np.int8), np.ones(len(seg), dtype=np.int8)]
-    order = np.lexsort((kind, all_t, all_seg))
+    order = np.lexsort((all_t, all_seg))
     m = len(order)
     is_pos = order < k
     place = np.arange(m)
@@ -939,13 +1052,28 @@ class TargetLinks:
     col: Ints
     cost: Floats
 
-    def gather(self, block: Floats) -> Floats:
-        """Costs of every target from every row of a distances block (a new array)."""
-        out = np.take(block, self.node1, axis=1)
-        out += self.cost1
-        if np.isfinite(self.cost2).any():
-            other = np.take(block, self.node2, axis=1)
-            other += self.cost2
+    def candidates(self, block: Floats, limit: float) -> Ints:
+        """The targets that some row of a distances block may reach within ``limit``.
+
+        A superset, cheap to find: a target's cost from any row is at least its
+        cost over the column minima of the block (the least distance of each
+        node from any of the rows). ``limit=inf``: the targets reached at all.
+        """
+        nearest = block.min(axis=0)
+        lowest = nearest[self.node1] + self.cost1
+        np.minimum(lowest, nearest[self.node2] + self.cost2, out=lowest)
+        if np.isinf(limit):
+            return np.flatnonzero(np.isfinite(lowest))
+        return np.flatnonzero(lowest <= limit)
+
+    def gather(self, block: Floats, targets: Ints) -> Floats:
+        """Costs of some targets (indices) from every row of a distances block (a new array)."""
+        out = np.take(block, self.node1[targets], axis=1)
+        out += self.cost1[targets]
+        cost2 = self.cost2[targets]
+        if np.isfinite(cost2).any():
+            other = np.take(block, self.node2[targets], axis=1)
+            other += cost2
             np.minimum(out, other, out=out)
         return out
 
@@ -975,11 +1103,9 @@ class TargetLinks:
 def target_links(net: Network, graph: SearchGraph, tgt: Snaps) -> TargetLinks:
     """Link the OK target points to the search graph (see :func:`_links`)."""
     nodes, points, cost = _links(net, tgt, *graph.positions, arrive=not graph.reverse)
-    order = np.lexsort((cost, nodes, points))
-    nodes, points, cost = nodes[order], points[order], cost[order]
-    keep = np.r_[True, (points[1:] != points[:-1]) | (nodes[1:] != nodes[:-1])]
-    nodes, points, cost = nodes[keep], points[keep], cost[keep]
-    first = np.r_[True, points[1:] != points[:-1]] if len(points) else keep[:0]
+    # by point, then node; the cheapest link of a point to a node
+    points, nodes, cost = _cheapest(points, nodes, cost)
+    first = np.r_[True, points[1:] != points[:-1]] if len(points) else points[:0].astype(bool)
     uniq = points[first]
     node1, cost1 = nodes[first], cost[first]
     node2, cost2 = node1.copy(), np.full(len(uniq), np.inf)
@@ -993,7 +1119,7 @@ def target_links(net: Network, graph: SearchGraph, tgt: Snaps) -> TargetLinks:
     column = np.empty(len(uniq), dtype=np.int64)
     column[by_node] = np.arange(len(uniq))
     l_col = column[np.searchsorted(points[first], points)] if len(points) else points
-    csr = np.lexsort((l_col, nodes))
+    csr = np.argsort(nodes * (len(uniq) + 1) + l_col, kind="stable")  # by node, then column
     ptr = np.r_[0, np.cumsum(np.bincount(nodes, minlength=graph.n_nodes))]
     return TargetLinks(
         points=uniq, node1=node1, cost1=cost1, node2=node2, cost2=cost2,
@@ -1090,25 +1216,91 @@ def _near(graph: SearchGraph, sources: Ints, reach_m: float) -> Ints | None:
     return np.sort(strip[(y >= low[1]) & (y <= high[1])])
 
 
-def _gather_within(
+def _gather_chunks(
     links: TargetLinks, block: Floats, limits: Floats | None
-) -> tuple[Ints, Ints, Floats]:
+) -> Iterator[tuple[Ints, Ints, Floats]]:
     """(row, target column, cost) of the finite costs (within ``limits``) of a block.
 
-    Works a few rows at a time, so that the gathered costs stay in the CPU's cache.
+    Works a few rows at a time, so that the gathered costs stay in the CPU's
+    cache, and gathers only the targets that one of those rows may reach
+    (batches are in spatial order: the rows of a few neighbouring sources
+    reach a part of the targets). Yields the costs of each few rows.
     """
-    step = max(1, 2**19 // max(len(links.points), 1))
-    out_r, out_j, out_v = [], [], []
+    step = max(1, 2**18 // max(len(links.points), 1))
     for first in range(0, len(block), step):
-        sub = links.gather(block[first : first + step])
-        if limits is None:
-            r, j = np.nonzero(np.isfinite(sub))
-        else:
-            r, j = np.nonzero(sub <= limits[first : first + step, None])
-        out_r.append(r + first)
-        out_j.append(j)
-        out_v.append(sub[r, j])
-    return np.concatenate(out_r), np.concatenate(out_j), np.concatenate(out_v)
+        rows = block[first : first + step]
+        lim = None if limits is None else limits[first : first + step]
+        targets = links.candidates(rows, np.inf if lim is None else float(lim.max()))
+        sub = links.gather(rows, targets)
+        keep = np.isfinite(sub) if lim is None else sub <= lim[:, None]
+        flat = np.flatnonzero(keep)  # faster than a 2-d nonzero
+        r = np.repeat(np.arange(len(keep)), np.count_nonzero(keep, axis=1))
+        yield r + first, targets[flat - r * len(targets)], sub.ravel().take(flat)
+
+
+def _block_costs(
+    links: TargetLinks, graph: SearchGraph, block: Floats, sources: Ints, limits: Floats,
+    reach_m: float, cutoff: float | None,
+) -> Iterator[tuple[Ints, Ints, Floats]]:  # fmt: skip
+    """(row, target column, cost from the row's search node) within the rows' limits.
+
+    When few (source, target) candidates are reached they are costed from the
+    reached nodes, else gathered for every target, a few rows at a time.
+    """
+    near = _near(graph, sources, reach_m)
+    # a sample of the rows tells the share of nodes reached (only speed depends on it)
+    sample = block[:: max(1, len(block) // 64)]
+    sample = sample if near is None else sample[:, near]
+    reached = np.count_nonzero(np.isfinite(sample)) / len(sample)  # nodes per row
+    per_node = len(links.col) / max(graph.n_nodes, 1)  # links per search node
+    if reached * per_node < _SPARSE_SHARE * len(links.points):
+        local = block if near is None else block[:, near]
+        r, x = np.nonzero(np.isfinite(local))
+        if near is not None:
+            x = near[x]
+        yield links.scatter(r, x, block[r, x], limits)
+    else:
+        yield from _gather_chunks(links, block, None if cutoff is None else limits)
+
+
+@dataclass(frozen=True, eq=False)
+class _SourceGroups:
+    """The OK sources grouped by search node, in search order (see :func:`source_groups`)."""
+
+    nodes: Ints
+    indptr: Ints  # the sources at nodes[i] are points[indptr[i]:indptr[i + 1]]
+    points: Ints
+    leg: Floats  # the off-network leg of every source point
+
+    @cached_property
+    def lead(self) -> Ints | None:
+        """The source at each node when every node has one only, else None."""
+        if (np.diff(self.indptr) == 1).all():
+            return self.points[self.indptr[:-1]]
+        return None
+
+    def costs(
+        self, r: Ints, j: Ints, val: Floats, cutoff: float | None
+    ) -> tuple[Ints, Ints, Floats]:
+        """(source point, j, cost) from (group, j, cost from the group's node).
+
+        One entry per source of the group, its leg added, within ``cutoff``.
+        """
+        if self.lead is not None:
+            s_pts = self.lead[r]
+        else:  # several sources at one search node: one entry each
+            n_per = np.diff(self.indptr)[r]
+            rep = np.repeat(np.arange(len(r)), n_per)
+            offset = np.arange(len(rep)) - np.repeat(np.cumsum(n_per) - n_per, n_per)
+            s_pts = self.points[self.indptr[r][rep] + offset]
+            j, val = j[rep], val[rep]
+        cost = self.leg[s_pts]
+        cost += val
+        if cutoff is not None:
+            within = cost <= cutoff
+            if not within.all():
+                s_pts, j, cost = s_pts[within], j[within], cost[within]
+        return s_pts, j, cost
 
 
 def network_costs(
@@ -1123,62 +1315,41 @@ def network_costs(
 ) -> tuple[Ints, Ints, Floats]:
     """Costs from every source point to every target point within ``cutoff``.
 
-    Returns ``(source point, target point, cost)`` arrays; with ``reverse`` the
-    costs are of travel from the target to the source. No array of sources by
-    targets is ever made whole: a batch of sources takes one block of
-    distances over the search graph's nodes; the targets are then costed from
-    the nodes reached (when few are) or gathered for the whole batch (at most
-    ``_BLOCK_BYTES`` together), and only the pairs within the cutoff are kept.
+    Returns ``(source point, target point, cost)`` arrays, in no particular
+    order; with ``reverse`` the costs are of travel from the target to the
+    source. No array of sources by targets is ever made whole: a batch of
+    sources takes one block of distances over the search graph's nodes; the
+    targets are then costed from the nodes reached (when few are) or gathered
+    for the whole batch (at most ``_BLOCK_BYTES`` together), and only the pairs
+    within the cutoff are kept.
     """
     graph = search_graph(net, src, reverse=reverse)
     links = target_links(net, graph, tgt)
-    nodes, indptr, points = _spatial_order(*source_groups(graph), graph.node_xy)
-    counts = np.diff(indptr)
+    groups = _SourceGroups(*_spatial_order(*source_groups(graph), graph.node_xy), leg=src.leg)
+    nodes, indptr = groups.nodes, groups.indptr
     if cutoff is None:
         limits = np.full(len(nodes), np.inf)
     else:
-        min_leg = np.minimum.reduceat(src.leg[points], indptr[:-1]) if len(nodes) else np.zeros(0)
+        legs = src.leg[groups.points]
+        min_leg = np.minimum.reduceat(legs, indptr[:-1]) if len(nodes) else np.zeros(0)
         limits = np.maximum(cutoff - min_leg, 0.0) + _LIMIT_SLACK * max(1.0, cutoff)
-    n_targets = len(links.points)
-    per_node = len(links.col) / max(graph.n_nodes, 1)  # links per search node
     out_s: list[Ints] = [np.zeros(0, dtype=np.int64)]
     out_t: list[Ints] = [np.zeros(0, dtype=np.int64)]
     out_c: list[Floats] = [np.zeros(0)]
-    row_bytes = 9 * graph.n_nodes + 17 * n_targets
+    row_bytes = 9 * graph.n_nodes + 17 * len(links.points)
     blocks = dijkstra_blocks(
         graph, nodes, limits, row_bytes=row_bytes, batch_size=batch_size, progress=progress,
         desc="shortest paths",
     )  # fmt: skip
     for start, block in blocks:
-        lim = limits[start : start + len(block)]
+        stop = start + len(block)
+        lim = limits[start:stop]
         reach_m = float(lim.max()) * net.metres_per_cost
-        near = _near(graph, nodes[start : start + len(block)], reach_m)
-        local = block[:, near] if near is not None else block
-        finite = np.isfinite(local)
-        # few (source, target) candidates: cost them from the reached nodes
-        if np.count_nonzero(finite) * per_node < _SPARSE_SHARE * len(block) * n_targets:
-            r, x = np.nonzero(finite)
-            if near is not None:
-                x = near[x]
-            r, j, val = links.scatter(r, x, block[r, x], lim)
-        else:  # many: gather every target's cost for the whole batch
-            r, j, val = _gather_within(links, block, None if cutoff is None else lim)
-        del local, finite
-        del block
-        r += start
-        n_per = counts[r]
-        if (n_per == 1).all():
-            s_pts = points[indptr[r]]
-        else:  # several sources at one search node: one entry each
-            rep = np.repeat(np.arange(len(r)), n_per)
-            offset = np.arange(len(rep)) - np.repeat(np.cumsum(n_per) - n_per, n_per)
-            s_pts = points[indptr[r][rep] + offset]
-            j, val = j[rep], val[rep]
-        cost = src.leg[s_pts] + val
-        if cutoff is not None:
-            within = cost <= cutoff
-            s_pts, j, cost = s_pts[within], j[within], cost[within]
-        out_s.append(s_pts)
-        out_t.append(links.points[j])
-        out_c.append(cost)
+        chunks = _block_costs(links, graph, block, nodes[start:stop], lim, reach_m, cutoff)
+        for r, j, val in chunks:  # the pairs of a few rows, while they are in the cache
+            s_pts, j, cost = groups.costs(r + start, j, val, cutoff)
+            out_s.append(s_pts)
+            out_t.append(links.points[j])
+            out_c.append(cost)
+        del block, chunks
     return np.concatenate(out_s), np.concatenate(out_t), np.concatenate(out_c)

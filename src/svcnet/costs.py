@@ -414,13 +414,13 @@ def _xy(frame: gpd.GeoDataFrame, crs: object) -> np.ndarray:
     A polygon whose centroid falls outside it is taken at a point inside it, as
     :func:`svcnet.demand.demand_from_grid` does.
     """
-    metric = frame.to_crs(crs)
-    geoms = metric.geometry.values
-    points = np.asarray(geoms.centroid)
-    polygonal = ~np.asarray(shapely.get_type_id(np.asarray(geoms)) == 0)
-    if polygonal.any():
-        poly = np.asarray(geoms)[polygonal]
-        cent = points[polygonal]
+    geoms = np.asarray(frame.to_crs(crs).geometry.values)
+    polygonal = shapely.get_type_id(geoms) != 0
+    points = geoms
+    if polygonal.any():  # points are taken as they are: no new geometry objects for them
+        points = geoms.copy()
+        poly = geoms[polygonal]
+        cent = shapely.centroid(poly)
         outside = ~shapely.within(cent, poly)
         if outside.any():
             cent[outside] = shapely.point_on_surface(poly[outside])
@@ -432,16 +432,30 @@ def _xy(frame: gpd.GeoDataFrame, crs: object) -> np.ndarray:
     return xy
 
 
-def _csr(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int]):
-    """A canonical CSR matrix from distinct (row, col, value) triples, keeping explicit zeros."""
+def _csr(
+    rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int]
+) -> sparse.csr_matrix:
+    """A canonical CSR matrix from distinct (row, col, value) triples in any order.
+
+    Explicit zeros are kept. Built with two counting sorts (linear, unlike the
+    comparison sort of ``coo.tocsr()`` + ``sort_indices()``): scipy's CSR to
+    CSC conversion places each entry in its column in the order of the rows,
+    so converting a matrix whose rows are the entries groups them by column,
+    and converting the transpose, grouped by column, yields the rows with
+    sorted columns.
+    """
     data = np.asarray(data, dtype=float)
-    matrix = sparse.coo_matrix((data, (rows, cols)), shape=shape).tocsr()
-    matrix.sort_indices()
-    if matrix.nnz != len(data):  # pragma: no cover - scipy keeps explicit zeros
-        order = np.lexsort((cols, rows))
-        indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=shape[0]))]
-        matrix = sparse.csr_matrix((data[order], cols[order], indptr), shape=shape)
-        matrix.has_sorted_indices = True
+    n_rows, n_cols = shape
+    n = len(data)
+    # one entry per row: to CSC groups the entries by column, stably
+    by_col = sparse.csr_matrix((data, cols, np.arange(n + 1)), shape=(n, n_cols)).tocsc()
+    # the transpose, its rows grouped: to CSC is the matrix itself, columns sorted
+    row_of = np.asarray(rows)[by_col.indices]
+    transposed = sparse.csr_matrix((by_col.data, row_of, by_col.indptr), shape=(n_cols, n_rows))
+    del by_col, row_of  # what is left of them before the second copy
+    out = transposed.tocsc()
+    matrix = sparse.csr_matrix((out.data, out.indices, out.indptr), shape=shape)
+    matrix.has_sorted_indices = True
     return matrix
 
 
