@@ -29,7 +29,8 @@ no cap on snapping (so that every method costs the same pairs).
 Synthetic city (``--city``): a jittered 450 x 450 grid street network (202,500 nodes, about
 750,000 directed edges, 100 m blocks, 7 % of the streets missing) built as an osmnx-style
 MultiDiGraph in EPSG:32650; 200,000 random origins, 10,000 random destinations, a 15-minute
-walking cutoff (4.5 km/h). The networkx loop there is timed on 300 origins and scaled up.
+walking cutoff at the default walking speed (60 m a minute). The networkx loop there is timed on
+300 origins and scaled up.
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ def test_node_snapping_by_hand():
 def test_walking_minutes_at_the_default_and_a_given_speed():
     minutes = tiny_costs(mode="walk", weight="travel_time")
     assert minutes.unit == "min"
-    per_minute = WALK_SPEED_KMH * 1000 / 60  # 75 m a minute
+    per_minute = WALK_SPEED_KMH * 1000 / 60  # 60 m a minute, the planning norm
     np.testing.assert_allclose(minutes.to_dense()[:3], np.array(WALK) / per_minute)
     faster = tiny_costs(mode="walk", weight="travel_time", speed_kmh=6.0)
     np.testing.assert_allclose(faster.to_dense()[:3], np.array(WALK) / 100)
@@ -184,7 +184,7 @@ def test_drive_minutes_from_osmnx_speeds_and_walked_legs():
     origins = gpd.GeoDataFrame(geometry=[Point(50, -10)], crs=UTM50)
     destinations = gpd.GeoDataFrame(geometry=[Point(100, 0)], crs=UTM50)
     costs = costs_from_graph(g, origins, destinations, mode="drive", weight="travel_time")
-    walk_leg = 10 / 75  # 10 m off the road, at 4.5 km/h
+    walk_leg = 10 / 60  # 10 m off the road, at 3.6 km/h
     assert costs.to_dense()[0, 0] == pytest.approx(walk_leg + 0.5 / 6)
     assert "speed_kph" not in next(iter(g.edges(data=True)))[2]  # the caller's graph untouched
     fixed = costs_from_graph(g, origins, destinations, mode="drive", weight="travel_time",
@@ -196,7 +196,7 @@ def test_drive_minutes_need_speeds_from_somewhere():
     with pytest.raises(InputError, match="hwy_speeds"):
         tiny_costs(mode="drive", weight="travel_time")
     costs = tiny_costs(mode="drive", weight="travel_time", hwy_speeds={"residential": 30})
-    walk_leg, per_minute = 10 / 75, 500  # 30 km/h
+    walk_leg, per_minute = 10 / 60, 500  # walked at 60 m a minute; driven at 30 km/h
     assert costs.to_dense()[0, 2] == pytest.approx(walk_leg + 50 / per_minute)
 
 
@@ -726,9 +726,9 @@ def test_isochrone_by_hand():
     areas = isochrones(tiny_graph(), site, 1, site_id="name", buffer_m=10)
     assert areas[["site_id", "minutes"]].values.tolist() == [["A", 1.0]]
     area = areas.geometry.iloc[0]
-    # 75 m a minute along A-B and A-D, walking; plus 10 m either side
-    assert area.contains(Point(70, 0)) and area.contains(Point(0, 80))
-    assert area.contains(Point(84, 0)) and not area.contains(Point(86, 0))
+    # 60 m a minute along A-B and A-D, walking; plus 10 m either side
+    assert area.contains(Point(50, 0)) and area.contains(Point(0, 65))
+    assert area.contains(Point(69, 0)) and not area.contains(Point(71, 0))
     assert not area.contains(Point(100, 100))
     # a site off the network gets an empty area, and a warning
     far = gpd.GeoDataFrame({"name": ["A", "far"]}, geometry=[Point(0, 0), Point(500, 500)],
@@ -762,8 +762,8 @@ def test_futian_isochrones_hold_what_is_reached_and_not_what_is_beyond(futian):
     # points on the streets, and how long they take to walk to each site
     edges = ox.graph_to_gdfs(projected, nodes=False).geometry.values
     rng = np.random.default_rng(11)
-    pick = rng.integers(len(edges), size=3000)
-    on_streets = shapely.line_interpolate_point(edges[pick], rng.random(3000), normalized=True)
+    pick = rng.integers(len(edges), size=8000)
+    on_streets = shapely.line_interpolate_point(edges[pick], rng.random(8000), normalized=True)
     points = gpd.GeoDataFrame(geometry=on_streets, crs=UTM50)
     time = costs_from_graph(region.network, points, sites, weight="travel_time",
                             destination_id="candidate_id").to_dense()  # fmt: skip

@@ -67,7 +67,7 @@ import shapely
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from svcnet import _graph
+from svcnet import _graph, standards
 from svcnet._validate import check_choice, check_geodataframe
 from svcnet.crs import as_metric_crs, estimate_metric_crs, is_metric
 from svcnet.errors import CRSError, InputError
@@ -85,10 +85,10 @@ __all__ = [
 ]
 
 #: Walking speed (km/h) of ``mode="walk"`` travel times and of off-network legs:
-#: 4.5 km/h, 75 m a minute, a common planning value for mixed ages (the
-#: "15-minute life circle" of China's urban residential area standard
-#: GB 50180-2018 takes 800-1,000 m for 15 minutes). A parameter default, not a law.
-WALK_SPEED_KMH = 4.5
+#: the planning norm ``walking_speed`` of :mod:`svcnet.standards` (60 m a minute,
+#: 3.6 km/h), the speed every planner walks at, so that a library call and a plan
+#: agree on what "a 10-minute walk" means. A parameter default, not a law.
+WALK_SPEED_KMH = standards.get_norm("walking_speed").value * 60 / 1000
 #: Default cap (metres) on the distance from a point to the street it is snapped
 #: to: about a four-minute walk. Farther points are reported as unreachable.
 MAX_SNAP_M = 300.0
@@ -687,7 +687,7 @@ def costs_from_graph(
         one-way (the graph's edge directions).
     weight
         ``"length"``: costs in metres. ``"travel_time"``: costs in minutes; on
-        foot at ``speed_kmh`` (default :data:`WALK_SPEED_KMH`, 4.5 km/h); by
+        foot at ``speed_kmh`` (default :data:`WALK_SPEED_KMH`, 3.6 km/h); by
         car at ``speed_kmh`` if given, else the graph's own ``travel_time``
         (seconds) when every edge has one, else the speeds osmnx imputes from
         ``maxspeed`` and highway type (:func:`osmnx.routing.add_edge_speeds`,
@@ -712,7 +712,7 @@ def costs_from_graph(
         (``inf``: no limit).
     access_speed_kmh
         Speed of the off-network legs with ``weight="travel_time"``: default
-        the walking speed (``speed_kmh`` in walk mode, 4.5 km/h in drive mode:
+        the walking speed (``speed_kmh`` in walk mode, :data:`WALK_SPEED_KMH` in drive mode:
         one walks from the door to the street). With ``weight="length"`` the
         legs are metres.
     origin_id, destination_id
