@@ -82,9 +82,20 @@ def test_a_cluster_too_small_is_left_unserved_and_said():
     spec = [*CLUSTERS, (20_000, 0, 9_000, "d")]  # 9,000 people alone, far from all
     plan = plan_centers(_region(spec, [*SITES, (20_050, 50)]), time_limit=30)
     assert plan.unserved["cell_id"].tolist() == ["c5"]
-    assert any("9,000 people in 1 cells are left unserved" in n for n in plan.notes)
+    assert any("9,000 people in 1 cells cannot be served" in n for n in plan.notes)
+    assert not any("although a center within reach" in n for n in plan.notes)
     served = plan.sites["population_served"].sum()
     assert served + plan.unserved["pop"].sum() == sum(p for _, _, p, _ in spec)
+
+
+def test_people_a_full_center_cannot_take_are_told_apart_from_those_out_of_reach():
+    # 21,000 people around the only site: it takes 20,000 and the farthest 1,000 stay unserved
+    spec = [(0, 0, 10_000, "d"), (100, 0, 10_000, "d"), (200, 0, 1_000, "d")]
+    plan = plan_centers(_region(spec, [(100, 50)]), time_limit=30)
+    assert plan.unserved["cell_id"].tolist() == ["c2"]
+    assert any(n.startswith("1,000 people in 1 cells are left unserved although a center within "
+                            "reach could gather 15,000 people") for n in plan.notes)  # fmt: skip
+    assert not any("cannot be served" in n for n in plan.notes)
 
 
 def test_a_big_cluster_needs_two_centers_within_bounds():

@@ -20,6 +20,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from svcnet import indicators, standards
 from svcnet._progress import progress
@@ -161,8 +162,8 @@ def plan_centers(
     penalty = 2.0 * (max_minutes + LATE_WEIGHT * (max_minutes - walk_minutes))
     min_load = np.full(len(sites), low)
     site_units = _site_units(region, level, sites, cells)
-    same_unit = cells["unit"].astype(str).to_numpy()[:, None] == site_units[None, :n_kept]
-    min_load[:n_kept] = _reachable_floor(travel.matrix, people, same_unit, low, sites, notes)
+    own = _own_unit_pairs(travel.matrix, cells["unit"].to_numpy(), site_units)
+    min_load[:n_kept] = _reachable_floor(own, people, n_kept, low, sites, notes)
     keep_open = np.zeros(len(sites), bool)
     keep_open[:n_kept] = not allow_closing
     logger.info("centers: %d cells x %d sites, %d pairs", *priced.shape, priced.nnz)
@@ -180,6 +181,8 @@ def plan_centers(
     cells, travel, assignment, minutes_before, n_shared = _merge_parts(
         cells, travel, assignment, minutes_before
     )
+    own = _own_unit_pairs(travel.matrix, cells["unit"].to_numpy(), site_units)
+    servable = _servable(own, cells[group].to_numpy(dtype=float), min_load)
     if n_shared:
         verb = "cell is" if n_shared == 1 else "cells are"
         notes.append(f"{n_shared:,} {verb} shared between two or more centers (one row per "
@@ -191,7 +194,8 @@ def plan_centers(
         )
     return _build_plan(
         region, cells, level, sites, travel, selected, assignment, records, minutes_before,
-        pieces, walk_minutes=walk_minutes, bounds=bounds, speed=speed, group=group, notes=notes,
+        pieces, servable, walk_minutes=walk_minutes, bounds=bounds, speed=speed, group=group,
+        notes=notes,
         parameters={"people_per_center": (low, high), "walk_minutes": walk_minutes,
                     "max_minutes": max_minutes, "walk_speed_m_per_min": speed.value,
                     "allow_closing": allow_closing, "existing": n_kept,
@@ -301,18 +305,27 @@ def _late_priced(matrix, walk_minutes: float):
     return priced
 
 
-def _reachable_floor(matrix, people, same_unit, low, sites, notes) -> np.ndarray:
+def _own_unit_pairs(matrix, cell_units, site_units) -> sp.csr_matrix:
+    """Pairs within the longest walk whose cell and site share a unit (boolean, cells x sites).
+
+    A center serves the people of its own unit only.
+    """
+    pairs = matrix.tocoo()
+    cell_units = np.asarray(cell_units, dtype=str)
+    same = cell_units[pairs.row] == np.asarray(site_units, dtype=str)[pairs.col]
+    return sp.csr_matrix((np.ones(int(same.sum()), bool), (pairs.row[same], pairs.col[same])),
+                         shape=matrix.shape)  # fmt: skip
+
+
+def _reachable_floor(own, people, n_kept, low, sites, notes) -> np.ndarray:
     """Lower bounds of the existing centers: the norm, or all they can reach if fewer.
 
-    ``same_unit`` (cells x existing centers) says which cells a center may serve:
-    those of its own unit.
+    ``own`` (:func:`_own_unit_pairs`) says which cells a center may serve.
     """
-    n_kept = same_unit.shape[1]
     floors = np.full(n_kept, float(low))
     if not n_kept:
         return floors
-    within = matrix[:, :n_kept].astype(bool).multiply(same_unit)
-    reach = np.asarray(within.T @ people).ravel()
+    reach = np.asarray(own[:, :n_kept].T @ people).ravel()
     short = np.flatnonzero(reach < low)
     for j in short:
         floors[j] = 0.0
@@ -322,6 +335,12 @@ def _reachable_floor(matrix, people, same_unit, low, sites, notes) -> np.ndarray
             "without a lower bound."
         )
     return floors
+
+
+def _servable(own, people, min_load) -> np.ndarray:
+    """Cells some center could serve: one within reach that can gather its minimum load."""
+    usable = np.asarray(own.T @ people).ravel() >= min_load - 1e-9
+    return np.asarray(own @ usable.astype(float)).ravel() > 0
 
 
 def _site_units(region: Any, level: str, sites: Any, cells: Any) -> np.ndarray:
@@ -383,7 +402,7 @@ def _total_record(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _build_plan(region, cells, level, sites, travel, selected, assignment, records,
-                minutes_before, pieces, *, walk_minutes, bounds, speed, group, notes,
+                minutes_before, pieces, servable, *, walk_minutes, bounds, speed, group, notes,
                 parameters) -> Plan:  # fmt: skip
     people = cells[group].to_numpy(dtype=float)
     served = assignment >= 0
@@ -404,12 +423,7 @@ def _build_plan(region, cells, level, sites, travel, selected, assignment, recor
     open_sites = _ranked_sites(sites, selected, table, people, walk_minutes, bounds)
     by_id = pd.Series(pieces, index=sites["site_id"].to_numpy())
     open_sites["area_pieces"] = by_id.reindex(open_sites["site_id"]).to_numpy()
-    if (~served).any():
-        notes.append(
-            f"{people_phrase(people[~served].sum())} in {int((~served).sum()):,} cells are "
-            f"left unserved: no center can gather {bounds.low:,.0f} people within the longest "
-            f"walk of them (cells listed in plan.unserved)."
-        )
+    notes += _unserved_notes(people, served, servable, bounds.low)
     late = served & (raw > walk_minutes)
     if late.any():
         notes.append(
@@ -424,6 +438,27 @@ def _build_plan(region, cells, level, sites, travel, selected, assignment, recor
         parameters={**parameters, "travel": travel.basis}, unit_table=units,
         units=region.boundaries.get(level),
     )  # fmt: skip
+
+
+def _unserved_notes(people, served, servable, low) -> list[str]:
+    """Who is left unserved, and why: out of every center's reach, or by the plan."""
+    notes = []
+    cannot = ~served & ~servable
+    if cannot.any():
+        notes.append(
+            f"{people_phrase(people[cannot].sum())} in {int(cannot.sum()):,} cells cannot be "
+            f"served: no center can gather {low:,.0f} people within the longest walk of them "
+            "(cells listed in plan.unserved)."
+        )
+    left = ~served & servable
+    if left.any():
+        notes.append(
+            f"{people_phrase(people[left].sum())} in {int(left.sum()):,} cells are left "
+            f"unserved although a center within reach could gather {low:,.0f} people: the plan "
+            "found no way to serve them within the bounds (a longer time_limit may serve some; "
+            "cells listed in plan.unserved)."
+        )
+    return notes
 
 
 def _ranked_sites(sites, selected, table, people, walk_minutes, bounds):
