@@ -59,24 +59,41 @@ def test_repair_moves_the_cut_off_cell_to_the_neighbour_and_counts_the_cost():
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "reach", "why"),
-    [
-        ([3.0, 2.0], [3.0, 3.0], True, "site 0 would fall below its minimum"),
-        ([2.0, 2.0], [3.0, 2.0], True, "site 1 would exceed its maximum"),
-        ([2.0, 2.0], [3.0, 3.0], False, "cell 4 is beyond the reach of site 1"),
-    ],
+    ("low", "high"),
+    [([3.0, 2.0], [3.0, 3.0]), ([2.0, 2.0], [3.0, 2.0])],
+    ids=["source at its minimum", "receiver at its maximum"],
 )
-def test_repair_never_breaks_a_bound_or_the_reach(low, high, reach, why):
+def test_a_move_that_breaks_a_bound_becomes_a_swap(low, high):
+    # site 1 takes the cut-off cell 4 and gives back cell 2, which touches site 0's cells
     adjacency, costs, assignment = strip_problem()
-    if not reach:
-        costs = costs.tolil()
-        costs[4, 1] = 0
-        costs = costs.tocsr()
-        costs.eliminate_zeros()
     fixed = repair_contiguity(assignment, adjacency, costs, np.ones(5), np.ones(5),
                               low=np.array(low), high=np.array(high))  # fmt: skip
-    assert fixed.assignment.tolist() == assignment.tolist(), why
+    assert fixed.assignment.tolist() == [0, 0, 0, 1, 1]
+    assert fixed.moved_rows.tolist() == [2, 4]
+    assert fixed.added_cost == pytest.approx((3 - 7) + (5 - 2))
+    assert fixed.pieces_after.tolist() == [1, 1]
+
+
+def test_no_move_when_neither_a_move_nor_a_swap_keeps_the_bounds():
+    # cell 2 carries 2: giving it back would leave site 1 below its minimum of 3
+    adjacency, costs, assignment = strip_problem()
+    loads = np.array([1.0, 1.0, 2.0, 1.0, 1.0])
+    fixed = repair_contiguity(assignment, adjacency, costs, np.ones(5), loads,
+                              low=np.array([3.0, 3.0]), high=np.array([4.0, 3.0]))  # fmt: skip
+    assert fixed.assignment.tolist() == assignment.tolist()
     assert fixed.added_cost == 0.0 and fixed.pieces_after.tolist() == [2, 1]
+
+
+def test_no_move_beyond_the_reach_of_the_receiver():
+    adjacency, costs, assignment = strip_problem()
+    costs = costs.tolil()
+    costs[4, 1] = 0
+    costs = costs.tocsr()
+    costs.eliminate_zeros()
+    for low in ([2.0, 2.0], [3.0, 2.0]):  # neither a move nor a swap
+        fixed = repair_contiguity(assignment, adjacency, costs, np.ones(5), np.ones(5),
+                                  low=np.array(low), high=np.full(2, 3.0))  # fmt: skip
+        assert fixed.assignment.tolist() == assignment.tolist()
 
 
 def test_repair_keeps_rows_within_their_unit():

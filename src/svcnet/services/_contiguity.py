@@ -6,7 +6,10 @@ a street, a park or an unpopulated cell between two populated ones does not
 split an area). The repair moves each detached group of cells whole to a
 neighbouring center whose own main group it touches, when both centers stay
 within their load bounds and every moved cell is within reach of its new
-center; of the possible receivers the cheapest is taken. It never opens or
+center; of the possible receivers the cheapest is taken. When a move would
+break a bound, the neighbour may give back one cell on its border with the
+source's main group instead (a swap), if that keeps both within bounds and
+its own area in one piece. It never opens or
 closes a center and never leaves a cell unserved, so the plan stays feasible;
 what it costs is reported.
 """
@@ -167,19 +170,19 @@ def repair_contiguity(
     weights = np.asarray(weights, float)
     loads = np.asarray(loads, float)
     before = area_pieces(adjacency, current, n_sites)
-    moved = np.zeros(len(current), bool)
     added = 0.0
     for _ in range(max_rounds):
         changed, delta = _one_round(current, adjacency, costs, weights, loads, low, high,
-                                    same_unit, moved)  # fmt: skip
+                                    same_unit)  # fmt: skip
         added += delta
         if not changed:
             break
     after = area_pieces(adjacency, current, n_sites)
-    return Repair(current, np.flatnonzero(moved), added, before, after)
+    changed = np.flatnonzero(current != np.asarray(assignment))  # a cell moved back is not moved
+    return Repair(current, changed, added, before, after)
 
 
-def _one_round(current, adjacency, costs, weights, loads, low, high, same_unit, moved):
+def _one_round(current, adjacency, costs, weights, loads, low, high, same_unit):
     """One pass over the detached groups, smallest first; returns (any moved, added cost)."""
     n_sites = costs.shape[1]
     labels = _labels(adjacency, current)
@@ -193,17 +196,26 @@ def _one_round(current, adjacency, costs, weights, loads, low, high, same_unit, 
     for group in detached[np.argsort(group_load[detached], kind="stable")]:
         rows = np.flatnonzero(labels == group)
         source = int(current[rows[0]])
-        if touched[source] or site_load[source] - group_load[group] < low[source] - 1e-9:
+        if touched[source]:
             continue
-        target, delta = _best_receiver(rows, source, current, labels, main, adjacency, costs,
-                                       weights, site_load + group_load[group], high, same_unit,
-                                       touched)  # fmt: skip
+        target, back, delta = -1, -1, 0.0
+        if site_load[source] - group_load[group] >= low[source] - 1e-9:
+            target, delta = _best_receiver(rows, source, current, labels, main, adjacency,
+                                           costs, weights, site_load + group_load[group], high,
+                                           same_unit, touched)  # fmt: skip
+        if target < 0:
+            target, back, delta = _best_swap(rows, source, current, labels, main, adjacency,
+                                             costs, weights, loads, site_load, low, high,
+                                             same_unit, touched)  # fmt: skip
         if target < 0:
             continue
         current[rows] = target
-        moved[rows] = True
         site_load[source] -= group_load[group]
         site_load[target] += group_load[group]
+        if back >= 0:  # the receiver gives one of its cells on the border back to the source
+            current[back] = source
+            site_load[target] -= loads[back]
+            site_load[source] += loads[back]
         touched[[source, target]] = True
         changed, added = True, added + delta
     return changed, added
@@ -244,3 +256,76 @@ def _best_receiver(rows, source, current, labels, main, adjacency, costs, weight
         if delta < best_delta:
             best, best_delta = int(target), delta
     return best, best_delta
+
+
+def _best_swap(rows, source, current, labels, main, adjacency, costs, weights, loads, site_load,
+               low, high, same_unit, touched) -> tuple[int, int, float]:  # fmt: skip
+    """A detached group for one border cell of a neighbour, when a plain move breaks a bound.
+
+    The neighbour takes the group and gives back one cell of its main group that
+    touches the source's main group, if both loads stay within their bounds,
+    the neighbour's main group stays in one piece and still touches the group.
+    Returns ``(neighbour, cell given back, added cost)``, or ``(-1, -1, 0.0)``.
+    """
+    group_load = float(loads[rows].sum())
+    old = np.asarray(costs[rows, np.full(len(rows), source)]).ravel()
+    near = np.unique(adjacency[rows].indices)
+    near = near[(current[near] >= 0) & (current[near] != source)]
+    near = near[labels[near] == main[current[near]]]
+    source_main = labels == main[source]
+    best, best_back, best_delta = -1, -1, np.inf
+    for target in np.unique(current[near]):
+        if touched[target] or not _allowed(rows, target, same_unit):
+            continue
+        new = _column(costs, rows, target)
+        if new is None:
+            continue
+        move = float(weights[rows] @ (new - old))
+        for back in _border_cells(labels, main[target], source_main, adjacency):
+            s_load = site_load[source] - group_load + loads[back]
+            t_load = site_load[target] + group_load - loads[back]
+            if not (low[source] - 1e-9 <= s_load <= high[source] + 1e-9
+                    and low[target] - 1e-9 <= t_load <= high[target] + 1e-9):  # fmt: skip
+                continue
+            if not _allowed(np.array([back]), source, same_unit):
+                continue
+            given = _column(costs, np.array([back]), source)
+            if given is None or not _still_joined(labels, main[target], back, near, adjacency):
+                continue
+            delta = move + float(weights[back] * (given[0] - costs[back, target]))
+            if delta < best_delta:
+                best, best_back, best_delta = int(target), int(back), delta
+    return (best, best_back, best_delta) if best >= 0 else (-1, -1, 0.0)
+
+
+def _allowed(rows, target, same_unit) -> bool:
+    """Whether the rows may go to ``target`` under the unit rule."""
+    return same_unit is None or bool((same_unit[0][rows] == same_unit[1][target]).all())
+
+
+def _column(costs, rows, target) -> np.ndarray | None:
+    """Costs of the rows at ``target``, or None when some row is beyond its reach."""
+    column = costs[rows][:, [target]].tocoo()
+    if column.nnz < len(rows):
+        return None
+    new = np.zeros(len(rows))
+    new[column.row] = column.data
+    return new
+
+
+def _border_cells(labels, group, other, adjacency) -> np.ndarray:
+    """Cells of ``group`` touching a cell where ``other`` (a mask) is True."""
+    cells = np.flatnonzero(labels == group)
+    if len(cells) < 2:  # giving the only cell away would empty the group
+        return cells[:0]
+    touching = np.asarray(adjacency[cells].multiply(other[None, :]).sum(axis=1)).ravel() > 0
+    return cells[touching]
+
+
+def _still_joined(labels, group, back, near, adjacency) -> bool:
+    """The group without ``back`` is in one piece and still touches one of ``near``."""
+    rest = np.flatnonzero(labels == group)
+    rest = rest[rest != back]
+    if not np.isin(near, rest).any():
+        return False
+    return connected_components(adjacency[rest][:, rest], directed=False)[0] == 1

@@ -285,7 +285,8 @@ def _pieces_by_site(adjacency, assignment, n_sites, notes) -> np.ndarray:
         notes.append(
             f"{split:,} of {int((pieces > 0).sum()):,} service areas are in more than one piece "
             "(cells touching or one cell apart count as joined): the bounds or the walking "
-            "limit leave no neighbouring center to take the cut-off cells (sites.area_pieces)."
+            "limit leave no neighbouring center to take, or swap for, the cut-off cells "
+            "(sites.area_pieces)."
         )
     return pieces
 
