@@ -123,6 +123,32 @@ def test_bounded_matches_brute_force(seed, p, penalty, existing, method):
         assert sol.objective >= expected - 1e-6 * max(1.0, expected)
 
 
+@pytest.mark.parametrize("seed", [7, 8, 9, 10])
+@pytest.mark.parametrize("how", ["no bound", "no answer"])
+def test_a_small_part_keeps_a_valid_bound_when_its_milp_gives_none(seed, how, monkeypatch):
+    # the MILP stopped before its first LP (bound -inf) or failed: the bound must still be
+    # finite and at most the optimum (a fixed site set's LP value is not a bound)
+    import dataclasses
+
+    costs, weights, loads, low, cap = _instance(seed)
+    expected = brute_force(costs, weights, loads, low, cap, penalty=4.0)
+    real = search.region_milp
+
+    def crippled(*args, **kwargs):
+        if how == "no answer":
+            raise bounded.SolverError("stopped")
+        found = real(*args, **kwargs)
+        return dataclasses.replace(found, result=dataclasses.replace(found.result, bound=-math.inf))
+
+    monkeypatch.setattr(search, "region_milp", crippled)
+    model = PMedian.from_cost_matrix(costs, weights, p=None, capacity=cap, min_load=low,
+                                     loads=loads, unserved_penalty=4.0)  # fmt: skip
+    sol = model.solve(seed=seed)
+    verify(sol, model)
+    assert math.isfinite(sol.bound) and sol.bound <= expected + 1e-6 * max(1.0, expected)
+    assert sol.objective >= expected - 1e-6 * max(1.0, expected)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_large_path_brute_force(seed):
     """The heuristic + bounds path (forced by exact_pairs=0) is exact on tiny instances."""

@@ -303,6 +303,7 @@ _BUNDLE_PAIRS = 5_000  # small independent parts are solved together up to this 
 _DEFAULT_BOUND_SECONDS = 60.0  # relaxation MILP for the bound when no time limit is given
 _TILE_PAIRS = 80_000  # larger parts are searched piece by piece (pieces of half this size)
 _RELAXATION_PAIRS = 80_000  # the relaxation MILP on parts up to this size, else decomposition
+_QUICK_ITERATIONS = 60  # subgradient steps of the fallback bound of a small part
 
 
 @dataclass(frozen=True, eq=False)
@@ -546,8 +547,8 @@ def _solve_small(part, *, deadline, mip_gap, seed) -> _PartOutcome:
             raise
         assignment, is_open = rounded
         objective = part.objective(assignment)
-        return _PartOutcome(assignment, is_open, objective, min(found.value, objective), False,
-                            "site search", {})  # fmt: skip
+        return _PartOutcome(assignment, is_open, objective, min(_quick_bound(part), objective),
+                            False, "site search", {})  # fmt: skip
     assignment = np.full(part.n, -1, dtype=np.int64)
     chosen = region.x > 0.5
     assignment[part.rows[region.pairs[chosen]]] = part.cols[region.pairs[chosen]]
@@ -559,9 +560,19 @@ def _solve_small(part, *, deadline, mip_gap, seed) -> _PartOutcome:
             assignment, is_open, objective = rounded[0], rounded[1], other
     if not part.penalized and (assignment < 0).any():
         raise SolverError("no assignment serving every demand row was found in time")
-    bound = min(region.result.bound, objective)
+    bound = region.result.bound
+    if not math.isfinite(bound):  # stopped before its first LP: the Lagrangian bound instead
+        bound = _quick_bound(part)
+    bound = min(bound, objective)
     proven = region.result.status == "optimal"
     return _PartOutcome(assignment, is_open, objective, bound, proven, "mip", {})
+
+
+def _quick_bound(part) -> float:
+    """A Lagrangian lower bound from a few subgradient steps (finite for any part)."""
+    from svcnet.solvers.bounded_lagrange import subgradient
+
+    return subgradient(part, max_iterations=_QUICK_ITERATIONS, exact=False).bound
 
 
 def _empty_outcome(part) -> _PartOutcome:
