@@ -262,3 +262,9 @@ def test_plan_files_are_written_and_read_back(futian_plan, tmp_path):
     assert len(back) == len(futian_plan.sites)
     table = pd.read_csv(tmp_path / "community_service_centers_assignment.csv")
     assert len(table) == len(futian_plan.assignment)
+    units = gpd.read_file(tmp_path / "community_service_centers.gpkg", layer="units")
+    summary = futian_plan.summary().drop(index="total")
+    assert sorted(units["unit"]) == sorted(summary.index)
+    row = units.set_index("unit").loc[summary.index[0]]
+    assert row["centers_gap_after"] == summary["centers_gap_after"].iloc[0]
+    assert row["within_10min_after"] == pytest.approx(summary["within_10min_after"].iloc[0])

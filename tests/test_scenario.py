@@ -179,7 +179,7 @@ def test_the_cli_plans_a_files_scenario_and_writes_its_files(town, tmp_path, cap
     layers = {
         name for name, _ in pyogrio.list_layers(out / "centers" / "community_service_centers.gpkg")
     }
-    assert layers == {"sites", "areas", "cells"}
+    assert layers == {"sites", "areas", "cells", "units"}
     assert "leaflet" in (out / "centers_report.html").read_text(encoding="utf-8").lower()
     assert {p: p.read_bytes() for p in (town / "data").iterdir()} == inputs
 

@@ -339,7 +339,10 @@ class Plan:
         return page
 
     def to_files(self, folder: str | Path, *, protected: Sequence[str | Path] = ()) -> list[Path]:
-        """Write the plan: a GeoPackage (sites, areas, cells) and CSV tables, atomically.
+        """Write the plan: a GeoPackage (sites, areas, cells, units) and CSV tables, atomically.
+
+        The ``units`` layer (when the plan has unit polygons) carries each unit's
+        row of :meth:`summary`: coverage before and after, gap to the norm.
 
         Parameters
         ----------
@@ -359,6 +362,10 @@ class Plan:
         stem = _slug(self.service)
         gpkg = folder / f"{stem}.gpkg"
         layers = {"sites": self.sites, "areas": self.areas, "cells": self.cells}
+        if self._units is not None:
+            per_unit = self.summary().drop(index="total", errors="ignore")
+            layers["units"] = self.units.merge(per_unit, left_on="unit", right_index=True,
+                                               how="left")  # fmt: skip
         for layer, frame in layers.items():
             write_vector(_plain_columns(frame), gpkg, layer=layer, protected=protected)
         written = [gpkg]
