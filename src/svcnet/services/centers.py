@@ -101,9 +101,10 @@ def plan_centers(
     contiguous
         Repair service areas left in pieces after solving: a group of cells cut
         off from the rest of its center's area moves whole to the neighbouring
-        center it touches, when both stay within the bounds and the cells within
-        the longest walk (cells touching or one cell apart count as joined). The
-        notes say what it moved and cost, and the solver figures include it.
+        center it touches (or is swapped for one of that center's border cells),
+        when both stay within the bounds and the cells within the longest walk
+        (cells touching or one cell apart count as joined). The notes say what
+        it moved and cost, and the solver figures include it.
     group
         The population group the bounds count.
     time_limit, mip_gap, seed
@@ -257,8 +258,9 @@ def _contiguity(assignment, adjacency, priced, people, min_load, high, cell_unit
     parts = "1 cell part" if len(rows) == 1 else f"{len(rows):,} cell parts"
     notes.append(
         f"Contiguity repair: {people_phrase(people[rows].sum())} in {parts}, cut off from the "
-        "rest of their center's area, moved whole to the neighbouring center they touch, "
-        f"changing the objective by {share:+.2%} (included in the solver figures)."
+        "rest of their center's area, moved to the neighbouring center they touch (some "
+        "swapped for one of its border cells), changing the objective by "
+        f"{share:+.2%} (included in the solver figures)."
     )
     return fixed.assignment, records
 
@@ -356,19 +358,26 @@ def _site_units(region: Any, level: str, sites: Any, cells: Any) -> np.ndarray:
 
 def _solve_by_unit(priced, people, cell_units, site_units, min_load, keep_open, *, high,
                    penalty, time_limit, mip_gap, seed):  # fmt: skip
-    """One population-bounded model per unit; the time limit shared by the pairs."""
+    """One population-bounded model per unit; the time limit shared by the pairs.
+
+    Units are solved smallest first, each with its share of the time left, so
+    that the time a small unit does not need goes to the larger ones.
+    """
     selected: list[np.ndarray] = []
     assignment = np.full(priced.shape[0], -1, dtype=np.int64)
     records = []
-    units = sorted(set(cell_units))
-    rows_of = {u: np.flatnonzero(cell_units == u) for u in units}
-    cols_of = {u: np.flatnonzero(site_units == u) for u in units}
-    pairs = {u: max(priced[rows_of[u]][:, cols_of[u]].nnz, 1) for u in units}
-    total_pairs = sum(pairs.values())
+    rows_of = {u: np.flatnonzero(cell_units == u) for u in set(cell_units)}
+    cols_of = {u: np.flatnonzero(site_units == u) for u in rows_of}
+    pairs = {u: max(priced[rows_of[u]][:, cols_of[u]].nnz, 1) for u in rows_of}
+    units = sorted(rows_of, key=lambda u: (pairs[u], str(u)))
+    pairs_left = sum(pairs.values())
+    deadline = time.perf_counter() + time_limit
     for unit in progress(units, desc="centers by unit", disable=len(units) < 3):
         rows, cols = rows_of[unit], cols_of[unit]
         sub = priced[rows][:, cols]
-        limit = max(time_limit * pairs[unit] / total_pairs, 1.0)
+        left = max(deadline - time.perf_counter(), 0.0)
+        limit = max(left * pairs[unit] / pairs_left, 1.0)
+        pairs_left -= pairs[unit]
         try:
             model = PMedian.from_cost_matrix(
                 sub, people[rows], p=None, capacity=high, min_load=min_load[cols],
@@ -385,6 +394,7 @@ def _solve_by_unit(priced, people, cell_units, site_units, min_load, keep_open, 
         assignment[rows[served]] = cols[solution.assignment[served]]
         selected.append(cols[solution.selected])
         records.append(solver_record(solution, part=str(unit)))
+    records.sort(key=lambda r: str(r["part"]))
     if len(records) > 1:
         records.append(_total_record(records))
     chosen = np.concatenate(selected) if selected else np.zeros(0, dtype=np.int64)
