@@ -13,14 +13,14 @@ from shapely.geometry import Point, box
 import svcnet
 from svcnet import Region
 from svcnet.errors import InputError
-from svcnet.services import charity
+from svcnet.services import _charity_points
 from svcnet.services.charity import plan_charity
 
 
 @pytest.fixture(autouse=True)
 def verify_calls(monkeypatch):
     """Every 1-median goes through svcnet.verify (which raises on any flaw)."""
-    return count_verify_calls(monkeypatch, charity)
+    return count_verify_calls(monkeypatch, _charity_points)  # where the 1-medians are solved
 
 
 def _layer(level, names_boxes):

@@ -64,9 +64,7 @@ def test_h3_grid_covers_area_with_hexagons_of_the_right_size():
 
 
 def test_dasymetric_by_hand():
-    units = gpd.GeoDataFrame(
-        {"id": ["a"], "pop": [10]}, geometry=[box(0, 0, 200, 100)], crs=UTM50
-    )
+    units = gpd.GeoDataFrame({"id": ["a"], "pop": [10]}, geometry=[box(0, 0, 200, 100)], crs=UTM50)
     homes = gpd.GeoDataFrame(
         {"w": [3.0, 1.0, 5.0]},
         geometry=[Point(50, 50), Point(150, 50), Point(999, 999)],  # the last is outside
@@ -118,7 +116,12 @@ def test_dasymetric_unit_without_ancillary_falls_back_to_area(caplog):
     units = _units()
     homes = gpd.GeoDataFrame({"w": [1.0]}, geometry=[Point(100, 100)], crs=UTM50)
     grid = dasymetric_grid(
-        units, ["pop"], homes, unit_id="unit", weight="w", cell_size=100,
+        units,
+        ["pop"],
+        homes,
+        unit_id="unit",
+        weight="w",
+        cell_size=100,
         completeness={"west": 1.0, "east": 1.0},
     )
     east = grid[grid.unit == "east"]
@@ -167,8 +170,14 @@ def test_floor_area_weights_imputes_storeys_by_type():
     )
     w = floor_area_weights(b)
     assert w["storeys"].tolist() == [10, 20, 15, 10, 4, 10]
-    assert w["levels_source"].tolist() == ["tagged", "tagged", "imputed", "height", "tagged",
-                                           "imputed"]
+    assert w["levels_source"].tolist() == [
+        "tagged",
+        "tagged",
+        "imputed",
+        "height",
+        "tagged",
+        "imputed",
+    ]
     # apartments full, untyped (yes, or missing) half, school nothing
     assert w["floor_area_m2"].tolist() == [1000, 2000, 1500, 500, 0, 500]
 
@@ -178,8 +187,9 @@ def test_ancillary_completeness_flags_under_mapped_units():
     homes = gpd.GeoDataFrame(
         {"w": [1000.0, 0.7]}, geometry=[Point(100, 100), Point(500, 100)], crs=UTM50
     )
-    c = ancillary_completeness(units, homes, unit_id="unit", population="pop", weight="w",
-                               reference=1.0)
+    c = ancillary_completeness(
+        units, homes, unit_id="unit", population="pop", weight="w", reference=1.0
+    )
     assert c.to_dict() == {"west": 1.0, "east": pytest.approx(0.1)}
 
 
@@ -192,8 +202,11 @@ def test_aggregate_grid_to_coarser_cells_and_units():
         "200m_E0_N0": 0 + 1 + 4 + 5,
         "200m_E200_N0": 2 + 3 + 6 + 7,
     }
-    units = gpd.GeoDataFrame({"name": ["left", "right"]},
-                             geometry=[box(0, 0, 100, 200), box(100, 0, 400, 200)], crs=UTM50)
+    units = gpd.GeoDataFrame(
+        {"name": ["left", "right"]},
+        geometry=[box(0, 0, 100, 200), box(100, 0, 400, 200)],
+        crs=UTM50,
+    )
     by_unit = aggregate_grid(fine, units=units, unit_id="name")
     assert by_unit.set_index("name")["pop"].to_dict() == {"left": 4, "right": 24}
     assert by_unit.set_index("name")["pop_65plus"].to_dict() == {"left": 2, "right": 6}
@@ -216,8 +229,11 @@ def test_demand_points_inside_concave_cells():
 
 
 def test_demand_from_grid_errors():
-    grid = gpd.GeoDataFrame({"cell_id": ["a", "b"], "pop": [1.0, np.nan]},
-                            geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs=UTM50)
+    grid = gpd.GeoDataFrame(
+        {"cell_id": ["a", "b"], "pop": [1.0, np.nan]},
+        geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+        crs=UTM50,
+    )
     with pytest.raises(InputError, match="NaN") as err:
         demand_from_grid(grid)
     assert err.value.rows == ["b"] and err.value.column == "pop"

@@ -213,7 +213,12 @@ def test_bounded_pmedian_matches_brute_force(seed):
 
         def build(costs=variant):
             return PMedian.from_cost_matrix(
-                costs, weights, p=None if free_p else 2, capacity=cap, min_load=low, loads=loads,
+                costs,
+                weights,
+                p=None if free_p else 2,
+                capacity=cap,
+                min_load=low,
+                loads=loads,
                 existing=existing,
             )
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from svcnet.plan import Plan
+from svcnet.plan import SITE_COLUMNS, Plan
 from svcnet.services._common import people_phrase
 from svcnet.services._communities import units_of_points
 from svcnet.services._shelter_norms import Norms
@@ -169,16 +169,7 @@ def _ranked_sites(table, assignment, frame, people, site_units, norms):
     sites["rank"] = pd.array(np.where(is_new, np.cumsum(is_new), 0), dtype="Int64")
     sites.loc[~is_new, "rank"] = pd.NA
     sites["reason"] = [_reason(row, norms) for row in sites.itertuples(index=False)]
-    first = [
-        "site_id",
-        "name",
-        "status",
-        "rank",
-        "population_served",
-        "capacity",
-        "mean_minutes",
-        "reason",
-    ]
+    first = list(SITE_COLUMNS)
     rest = [c for c in sites.columns if c not in first]
     return sites[first + rest].reset_index(drop=True)
 
