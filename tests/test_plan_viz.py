@@ -659,3 +659,37 @@ def test_an_unwritable_report_path_is_a_clear_error_and_leaves_nothing(tmp_path)
         svcnet.viz.save_report(toy_plan(), blocker / "report.html")
     assert "a_file" in str(info.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_a_plan_solved_in_parts_reports_the_gap_of_the_whole_and_counts_seconds_once():
+    from svcnet.viz.report import _key_figures, _solver_sentence
+
+    # two parts (10 and 30 s): objectives 100 and 300, bounds 90 and 297; the total record
+    # sums them: gap (400 - 387) / 400 = 3.25%, while the worse part alone has 10%
+    parts = [
+        {"part": "a", "status": "time_limit", "objective": 100.0, "bound": 90.0, "gap": 0.10,
+         "seconds": 10.0},
+        {"part": "b", "status": "optimal", "objective": 300.0, "bound": 297.0, "gap": 0.01,
+         "seconds": 30.0},
+    ]  # fmt: skip
+    total = {"part": "total", "status": "sum of parts", "objective": 400.0, "bound": 387.0,
+             "gap": 13 / 400, "seconds": 40.0}  # fmt: skip
+    text = _solver_sentence([*parts, total])
+    assert text == (
+        "The plan was solved in 2 parts (statuses: optimal, time_limit), with a certified gap "
+        "of 3.25% for the whole, the largest of one part 10.00%, in 40.0 s in total."
+    )
+    # without a total record, the largest part's gap bounds the whole
+    assert "a certified gap of 10.00% for the whole" in _solver_sentence(parts)
+    no_bound = [{**parts[0], "gap": float("inf")}, parts[1]]
+    assert "with no certified gap for the whole, in 40.0 s" in _solver_sentence(no_bound)
+
+    class Numbers:
+        new_sites, kept_sites, total, unserved = 3, 0, 1000.0, 0.0
+        within_before, within_after, mean_before, mean_after = 0.1, 0.9, 12.0, 6.0
+
+    class Solved:
+        threshold_minutes, solver = 10.0, [*parts, total]
+
+    figures = _key_figures(Solved(), Numbers())
+    assert "<b>3.25%</b><span>solver gap, 40.0 s</span>" in figures

@@ -192,6 +192,32 @@ def _gaps(solver: Sequence[Any]) -> list[float]:
     return [float(s["gap"]) for s in solver if not _is_missing(s.get("gap"))]
 
 
+def _split_total(solver: Sequence[Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The solved parts, and the ``total`` record that sums them (None when there is none)."""
+    records = [dict(s) for s in solver]
+    parts = [r for r in records if r.get("part") != "total"]
+    total = next((r for r in records if r.get("part") == "total"), None)
+    return parts, total
+
+
+def _plan_gap(solver: Sequence[Any]) -> float:
+    """The plan's certified gap; inf when some part has no bound.
+
+    That of its total record (objectives and bounds summed) when it has one,
+    else the largest part's, which bounds it.
+    """
+    parts, total = _split_total(solver)
+    if total is not None and not _is_missing(total.get("gap")):
+        return float(total["gap"])
+    gaps = _gaps(parts)
+    return max(gaps) if _certified(gaps) else math.inf
+
+
+def _solver_seconds(solver: Sequence[Any]) -> float:
+    """Seconds over the solved parts (a total record repeats them)."""
+    return sum(float(p.get("seconds") or 0.0) for p in _split_total(solver)[0])
+
+
 def _certified(gaps: list[float]) -> bool:
     """Whether every part has a finite gap (an infinite one: no bound was found)."""
     return bool(gaps) and all(math.isfinite(g) for g in gaps)
@@ -205,12 +231,12 @@ def _gap_text(value: Any) -> str:
 
 
 def _solver_sentence(solver: Sequence[Any]) -> str:
-    parts = [dict(s) for s in solver]
+    parts, _ = _split_total(solver)
     if not parts:
         return "No solver figures were recorded."
-    gaps = _gaps(parts)
-    seconds = sum(float(p.get("seconds") or 0.0) for p in parts)
-    gap = f"a certified gap of {max(gaps):.2%}" if _certified(gaps) else "no certified gap"
+    seconds = _solver_seconds(solver)
+    plan_gap = _plan_gap(solver)
+    gap = f"a certified gap of {plan_gap:.2%}" if math.isfinite(plan_gap) else "no certified gap"
     if len(parts) == 1:
         p = parts[0]
         how = ", ".join(str(p[k]) for k in ("model", "method") if not _is_missing(p.get(k)))
@@ -219,11 +245,11 @@ def _solver_sentence(solver: Sequence[Any]) -> str:
         return f"The solver{f' ({how})' if how else ''}{said} {gap} after {seconds:,.1f} s."
     statuses = sorted({str(p.get("status")) for p in parts if not _is_missing(p.get("status"))})
     worst = f" (statuses: {', '.join(statuses)})" if statuses else ""
-    largest = "largest gap" if _certified(gaps) else "gap"
-    gap_text = f"{max(gaps):.2%}" if _certified(gaps) else "not certified"
+    gaps = _gaps(parts)
+    largest = f", the largest of one part {max(gaps):.2%}" if _certified(gaps) else ""
     return (
-        f"The plan was solved in {len(parts)} parts{worst}; the {largest} is {gap_text} "
-        f"and the runtime {seconds:,.1f} s in total."
+        f"The plan was solved in {len(parts)} parts{worst}, with {gap} for the whole"
+        f"{largest}, in {seconds:,.1f} s in total."
     )
 
 
@@ -258,8 +284,8 @@ def _summary_paragraph(plan: Any, n: PlanNumbers) -> str:
 
 def _key_figures(plan: Any, n: PlanNumbers) -> str:
     t = plan.threshold_minutes
-    gaps = _gaps(plan.solver)
-    seconds = sum(float(s.get("seconds") or 0.0) for s in plan.solver)
+    gap = _plan_gap(plan.solver)
+    seconds = _solver_seconds(plan.solver)
     served = n.total - n.unserved
     items = [
         (f"{n.new_sites:,} + {n.kept_sites:,}", "new + existing sites"),
@@ -271,7 +297,7 @@ def _key_figures(plan: Any, n: PlanNumbers) -> str:
         (f"{n.mean_before:.1f} → {n.mean_after:.1f}", "mean minutes, before → after"),
         (f"{n.unserved:,.0f}", "people unserved"),
         (
-            f"{max(gaps):.2%}" if _certified(gaps) else "none",
+            f"{gap:.2%}" if math.isfinite(gap) else "none",
             f"solver gap, {seconds:,.1f} s" if plan.solver else "no solver figures",
         ),
     ]
