@@ -372,3 +372,41 @@ def test_greedy_repair_makes_any_start_feasible(seed):
         assert search.feasible(part, assignment, opened)
         served = assignment >= 0
         assert opened[assignment[served]].all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_greedy_areas_are_feasible_and_no_better_than_the_optimum(seed):
+    """The greedy start: feasible (windows, pairs, existing sites open), and its cost at least
+    the brute-force optimum."""
+    from svcnet.solvers.bounded_greedy import greedy_areas
+
+    existing = (1,) if seed % 2 else ()
+    costs, weights, loads, low, cap = _instance(80 + seed)
+    expected = brute_force(costs, weights, loads, low, cap, penalty=5.0, existing=existing)
+    if not math.isfinite(expected):  # the existing site cannot reach its minimum: go without
+        existing = ()
+        expected = brute_force(costs, weights, loads, low, cap, penalty=5.0)
+    model = PMedian.from_cost_matrix(costs, weights, p=None, capacity=cap, min_load=low,
+                                     loads=loads, unserved_penalty=5.0,
+                                     existing=list(existing))  # fmt: skip
+    reduced = reduce_problem(model._bounded_problem(), split=False)
+    (part,) = reduced.parts
+    found = greedy_areas(part)
+    assert found is not None
+    assignment, is_open = found
+    assert search.feasible(part, assignment, is_open)
+    assert is_open[part.existing].all()
+    assert part.objective(assignment) + reduced.constant >= expected - 1e-6 * max(1.0, expected)
+
+
+def test_greedy_areas_serve_separate_clusters_whole():
+    """Two clusters of 3 rows, each reached by its own site only: both open, nobody unserved."""
+    from svcnet.solvers.bounded_greedy import greedy_areas
+
+    rows = np.array([0, 1, 2, 3, 4, 5])
+    part = Part.build(rows, np.array([0, 0, 0, 1, 1, 1]), np.array([1.0, 2, 3, 1, 2, 3]),
+                      load=np.full(6, 5.0), lo=np.full(2, 10.0), hi=np.full(2, 15.0),
+                      fallback=np.full(6, 100.0), penalized=True, existing=np.zeros(2, bool),
+                      p=None, row_ids=np.arange(6), site_ids=np.arange(2))  # fmt: skip
+    assignment, is_open = greedy_areas(part)
+    assert assignment.tolist() == [0, 0, 0, 1, 1, 1] and is_open.tolist() == [True, True]

@@ -598,6 +598,7 @@ def _solve_large(part, *, deadline, mip_gap, seed, method) -> _PartOutcome:
     """Lagrangian bound, site search, rounding, LNS, and the relaxation MILP's bound."""
     from svcnet.solvers import bounded_lagrange as lagr
     from svcnet.solvers import bounded_search as search
+    from svcnet.solvers.bounded_greedy import greedy_areas
 
     started = time.perf_counter()
     total = None if deadline is None else max(deadline - started, 0.0)
@@ -622,6 +623,14 @@ def _solve_large(part, *, deadline, mip_gap, seed, method) -> _PartOutcome:
     info.update(found)
     info["rounded_objective"] = objective
     times["site search"] = time.perf_counter() - t
+    t = time.perf_counter()
+    greedy = greedy_areas(part)  # a start in linear time: better when the search was cut short
+    if greedy is not None:
+        info["greedy_objective"] = part.objective(greedy[0])
+        if info["greedy_objective"] < objective:
+            assignment, is_open = greedy
+            objective = info["greedy_objective"]
+    times["greedy"] = time.perf_counter() - t
     t = time.perf_counter()
     at_prices = lagr.lagrangian_value(part, prices)[0]
     start = prices if at_prices > first.bound else first.multipliers
