@@ -269,8 +269,7 @@ def _with_added(record: dict[str, Any], added: pd.Series) -> dict[str, Any]:
     """A solver record with the repair's added cost in its objective and gap."""
     if "objective" not in record:
         return record
-    part = record.get("part")
-    extra = float(added.get(part, 0.0)) if part is not None else float(added.sum())
+    extra = float(added.get(record["part"], 0.0))  # every unit's record names its unit
     if extra == 0.0:
         return record
     objective = record["objective"] + extra
