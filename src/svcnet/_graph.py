@@ -1096,6 +1096,8 @@ class TargetLinks:
         r, col, cost = r[keep], col[keep], cost[keep]
         order = np.lexsort((cost, col, r))
         r, col, cost = r[order], col[order], cost[order]
+        if not len(r):
+            return r, col, cost
         first = np.r_[True, (r[1:] != r[:-1]) | (col[1:] != col[:-1])]
         return r[first], col[first], cost[first]
 
@@ -1130,13 +1132,17 @@ def target_links(net: Network, graph: SearchGraph, tgt: Snaps) -> TargetLinks:
 # =========================================================================================
 # Dijkstra in batches
 # =========================================================================================
-def source_groups(graph: SearchGraph) -> tuple[Ints, Ints, Ints]:
+def source_groups(
+    graph: SearchGraph, active: NDArray[np.bool_] | None = None
+) -> tuple[Ints, Ints, Ints]:
     """The distinct search nodes of the OK sources, and the sources at each (CSR-style).
 
     Returns ``(nodes, indptr, points)``: the sources at ``nodes[i]`` are
-    ``points[indptr[i]:indptr[i + 1]]``.
+    ``points[indptr[i]:indptr[i + 1]]``. ``active`` keeps only some sources
+    (the others are still inserted in the graph, but not searched from).
     """
-    points = np.flatnonzero(graph.source_node >= 0)
+    placed = graph.source_node >= 0
+    points = np.flatnonzero(placed if active is None else placed & active)
     order = np.lexsort((points, graph.source_node[points]))
     points = points[order]
     nodes = graph.source_node[points]
@@ -1312,6 +1318,7 @@ def network_costs(
     cutoff: float | None,
     batch_size: int | None = None,
     progress: bool = False,
+    active: NDArray[np.bool_] | None = None,
 ) -> tuple[Ints, Ints, Floats]:
     """Costs from every source point to every target point within ``cutoff``.
 
@@ -1321,11 +1328,16 @@ def network_costs(
     sources takes one block of distances over the search graph's nodes; the
     targets are then costed from the nodes reached (when few are) or gathered
     for the whole batch (at most ``_BLOCK_BYTES`` together), and only the pairs
-    within the cutoff are kept.
+    within the cutoff are kept. With ``active``, only those sources are searched
+    from; every OK source is still inserted in the graph (a tile of a larger
+    network inserts the positions the whole network would, so that its costs
+    are the very same sums).
     """
     graph = search_graph(net, src, reverse=reverse)
     links = target_links(net, graph, tgt)
-    groups = _SourceGroups(*_spatial_order(*source_groups(graph), graph.node_xy), leg=src.leg)
+    groups = _SourceGroups(
+        *_spatial_order(*source_groups(graph, active), graph.node_xy), leg=src.leg
+    )
     nodes, indptr = groups.nodes, groups.indptr
     if cutoff is None:
         limits = np.full(len(nodes), np.inf)
@@ -1353,3 +1365,73 @@ def network_costs(
             out_c.append(cost)
         del block, chunks
     return np.concatenate(out_s), np.concatenate(out_t), np.concatenate(out_c)
+
+
+# =========================================================================================
+# part of a network (a tile and its halo)
+# =========================================================================================
+def sub_network(net: Network, segments: Ints) -> tuple[Network, Ints, Ints]:
+    """The network made of some of its segments, renumbered; and the maps to the new numbers.
+
+    ``segments`` are segment numbers, ascending. The nodes are the ends of
+    those segments, in their order; the node-level edges are the network's
+    edges between kept nodes (true edges of the whole network, so distances in
+    the part are never below the whole's), and which nodes reach the main
+    component is the whole network's. Returns the part and, for every segment
+    and node of the whole, its number in the part (-1: not in it).
+    """
+    segments = np.asarray(segments, dtype=np.int64)
+    n_seg, n = len(net.seg_a), net.n_nodes
+    seg_map = np.full(n_seg, -1, dtype=np.int64)
+    seg_map[segments] = np.arange(len(segments))
+    used = np.zeros(n, dtype=bool)
+    used[net.seg_a[segments]] = True
+    used[net.seg_b[segments]] = True
+    nodes = np.flatnonzero(used)
+    node_map = np.full(n, -1, dtype=np.int64)
+    node_map[nodes] = np.arange(len(nodes))
+    curve = net.seg_curve[segments]
+    curved = curve >= 0
+    counts = np.diff(net.curve_ptr)[curve[curved]]
+    starts = net.curve_ptr[curve[curved]]
+    take = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(counts.sum())
+    new_curve = np.full(len(segments), -1, dtype=np.int64)
+    new_curve[curved] = np.arange(int(curved.sum()))
+    edges = used[net.edge_from] & used[net.edge_to]
+    part = Network(
+        crs=net.crs, mode=net.mode, weight=net.weight, node_ids=net.node_ids[nodes],
+        node_xy=_rows(net.node_xy, nodes), seg_a=node_map[net.seg_a[segments]],
+        seg_b=node_map[net.seg_b[segments]], seg_curve=new_curve,
+        curve_xy=_rows(net.curve_xy, take.astype(np.int64)),
+        curve_ptr=np.r_[0, np.cumsum(counts)].astype(np.int64),
+        seg_cf=net.seg_cf[segments], seg_cb=net.seg_cb[segments],
+        edge_from=node_map[net.edge_from[edges]], edge_to=node_map[net.edge_to[edges]],
+        edge_cost=net.edge_cost[edges], reach_out=net.reach_out[nodes],
+        reach_in=net.reach_in[nodes], metres_per_unit=net.metres_per_unit,
+        metres_per_cost=net.metres_per_cost,
+    )  # fmt: skip
+    return part, seg_map, node_map
+
+
+def take_snaps(snaps: Snaps, points: Ints, seg_map: Ints, node_map: Ints) -> Snaps:
+    """Some snapped points, on a part of the network (see :func:`sub_network`).
+
+    A point whose segment (or node) is not in the part gets the status FAR
+    there: nothing in the part reaches it.
+    """
+    points = np.asarray(points, dtype=np.int64)
+    status = snaps.status[points].copy()
+    ok = status == OK
+    seg = snaps.seg[points]
+    node = snaps.node[points]
+    if snaps.on_edges:
+        seg = np.where(ok, seg_map[np.where(ok, seg, 0)], -1)
+        status[ok & (seg < 0)] = FAR
+    else:
+        node = np.where(ok, node_map[np.where(ok, node, 0)], -1)
+        status[ok & (node < 0)] = FAR
+    return Snaps(
+        on_edges=snaps.on_edges, seg=seg, t=snaps.t[points], node=node,
+        dist=snaps.dist[points], leg=snaps.leg[points], status=status,
+        place=_rows(snaps.place, points),
+    )  # fmt: skip

@@ -470,6 +470,8 @@ def costs_from_points(
     origin_id: str | None = None,
     destination_id: str | None = None,
     crs: object = None,
+    client: Any = None,
+    tile_m: float | None = None,
 ) -> CostMatrix:
     """Straight-line distances (metres) from origins to destinations, in a metric CRS.
 
@@ -493,6 +495,17 @@ def costs_from_points(
         The metric CRS to measure in. Default: the origins' CRS if metric, else
         the destinations', else the UTM zone of the origins
         (:func:`svcnet.crs.estimate_metric_crs`).
+    client
+        Run on a Dask cluster: a ``dask.distributed.Client``, a scheduler
+        address, or ``"local"`` (a LocalCluster started for the call). The
+        origins are cut into square tiles, each costed on a worker against the
+        destinations within the cutoff of its square; the result is the same
+        matrix, value for value. Needs a cutoff. None (default): this process,
+        unless there are more than
+        :data:`svcnet.distributed.AUTO_CLUSTER_ROWS` origins.
+    tile_m
+        With a cluster: the side of a tile in metres (default: a few tiles
+        per worker); at least the cutoff.
 
     Returns
     -------
@@ -531,7 +544,16 @@ def costs_from_points(
     o_xy = _xy(origins, target)
     d_xy = _xy(destinations, target)
     n_o, n_d = len(o_xy), len(d_xy)
-    if cutoff is None:
+    cluster = _cluster_wanted(client, cutoff, n_o)
+    if cluster:
+        from svcnet.distributed import _cluster, _costs
+
+        with _cluster.cluster_for(client, rows=n_o) as dask_client:
+            rows, cols, dist = _costs.point_costs_on_cluster(
+                dask_client, o_xy, d_xy, cutoff=cutoff, tile_m=tile_m
+            )
+        matrix = _csr(rows, cols, dist, (n_o, n_d))
+    elif cutoff is None:
         matrix = _dense_distances(o_xy, d_xy)
     else:
         slack = cutoff * (1 + 1e-9) + 1e-9
@@ -549,6 +571,18 @@ def costs_from_points(
         mode="straight",
         cutoff=cutoff,
     )
+
+
+def _cluster_wanted(client: Any, cutoff: float | None, n_origins: int) -> bool:
+    """Whether to run on a Dask cluster (a client given, or the work large enough)."""
+    from svcnet.distributed._cluster import AUTO_CLUSTER_ROWS
+
+    if client is None and (cutoff is None or n_origins <= AUTO_CLUSTER_ROWS):
+        return False
+    if cutoff is None:
+        msg = "client= needs a cutoff: without one every pair is stored and no tile can be cut"
+        raise InputError(msg)
+    return True
 
 
 def _dense_distances(o_xy: np.ndarray, d_xy: np.ndarray) -> sparse.csr_matrix:
@@ -664,6 +698,8 @@ def costs_from_graph(
     hwy_speeds: Mapping[str, float] | None = None,
     batch_size: int | None = None,
     progress: bool = False,
+    client: Any = None,
+    tile_m: float | None = None,
 ) -> CostMatrix:
     """Shortest-path travel costs over a road network, sparse up to a cutoff.
 
@@ -727,7 +763,21 @@ def costs_from_graph(
         Dijkstra sources per batch (default: as many as fit in 256 MB of
         distances).
     progress
-        Show a progress bar (tqdm) over the Dijkstra sources.
+        Show a progress bar (tqdm) over the Dijkstra sources (over the tiles
+        with a cluster).
+    client
+        Run on a Dask cluster: a ``dask.distributed.Client``, a scheduler
+        address, or ``"local"`` (a LocalCluster started for the call). The
+        network is read and every point snapped here; the origins are cut into
+        square tiles, and each worker searches the part of the network within
+        the cutoff's reach of its tile (the halo). The result is the same
+        matrix, value for value (see :mod:`svcnet.distributed`). Needs a
+        cutoff. None (default): this process, unless there are more than
+        :data:`svcnet.distributed.AUTO_CLUSTER_ROWS` origins.
+    tile_m
+        With a cluster: the side of a tile in metres (default: a few tiles per
+        worker); at least the halo (the cutoff times the network's metres per
+        unit of cost).
 
     Returns
     -------
@@ -773,23 +823,35 @@ def costs_from_graph(
     speed, access = _speeds(mode, weight, speed_kmh, access_speed_kmh)
     origins = _check_layer(origins, "origins", origin_id)
     destinations = _check_layer(destinations, "destinations", destination_id)
+    cluster = _cluster_wanted(client, cutoff, len(origins))
     net = _prepare(
         graph, [origins, destinations], mode=mode, weight=weight, speed_kmh=speed,
         access_speed_kmh=access, crs=crs, hwy_speeds=hwy_speeds,
     )  # fmt: skip
     o_ids, d_ids = _ids(origins, origin_id), _ids(destinations, destination_id)
     to_dest = direction == "to_destination"
+    o_xy, d_xy = _xy(origins, net.crs), _xy(destinations, net.crs)
     o_snap = _graph.snap_points(
-        net, _xy(origins, net.crs), to=snap_to, max_snap_m=max_snap_m,
+        net, o_xy, to=snap_to, max_snap_m=max_snap_m,
         role="start" if to_dest else "end",
     )  # fmt: skip
     d_snap = _graph.snap_points(
-        net, _xy(destinations, net.crs), to=snap_to, max_snap_m=max_snap_m,
+        net, d_xy, to=snap_to, max_snap_m=max_snap_m,
         role="end" if to_dest else "start",
     )  # fmt: skip
     bad_o, table_o = _unreachable("origin", o_ids, o_snap, max_snap_m)
     bad_d, table_d = _unreachable("destination", d_ids, d_snap, max_snap_m)
-    if o_snap.ok.sum() <= d_snap.ok.sum():  # the origins are the sources
+    origins_first = bool(o_snap.ok.sum() <= d_snap.ok.sum())
+    if cluster:
+        from svcnet.distributed import _cluster, _costs
+
+        with _cluster.cluster_for(client, rows=len(o_ids)) as dask_client:
+            rows, cols, cost = _costs.graph_costs_on_cluster(
+                dask_client, net, o_snap, d_snap, o_xy, d_xy, origins_first=origins_first,
+                reverse=not to_dest if origins_first else to_dest, cutoff=cutoff,
+                tile_m=tile_m, batch_size=batch_size, progress=progress,
+            )  # fmt: skip
+    elif origins_first:  # the origins are the sources
         rows, cols, cost = _graph.network_costs(
             net, o_snap, d_snap, reverse=not to_dest, cutoff=cutoff,
             batch_size=batch_size, progress=progress,

@@ -26,6 +26,7 @@ __all__ = [
     "CRSError",
     "InfeasibleError",
     "SolverError",
+    "ClusterError",
 ]
 
 _MAX_ROWS_SHOWN = 10
@@ -135,5 +136,16 @@ class SolverError(SvcnetError):
     Examples
     --------
     >>> isinstance(SolverError("HiGHS returned status 'error'"), SvcnetError)
+    True
+    """
+
+
+class ClusterError(SvcnetError):
+    """A Dask cluster cannot do the work: no answer from its scheduler, or too little memory.
+
+    Examples
+    --------
+    >>> isinstance(ClusterError("the scheduler at tcp://10.0.0.9:8786 did not answer"),
+    ...            SvcnetError)
     True
     """
