@@ -2,7 +2,8 @@
 
 ``svcnet demo --out DIR`` runs the main job on the bundled Shenzhen data;
 ``svcnet plan SCENARIO.yaml --out DIR`` runs the plans of a scenario file
-(:mod:`svcnet.scenario`); ``svcnet info FILE`` shows what svcnet sees in a data file.
+(:mod:`svcnet.scenario`), on a Dask cluster with ``--scheduler ADDRESS``;
+``svcnet info FILE`` shows what svcnet sees in a data file.
 """
 
 from __future__ import annotations
@@ -112,17 +113,28 @@ def _print_summary(name: str, summary: pd.DataFrame) -> None:
     sys.stdout.write(f"\n{name}\n{text}\n")
 
 
-def _plan(path: Path, out: Path, time_limit: float | None) -> int:
+def _plan(path: Path, out: Path, time_limit: float | None, scheduler: str | None = None) -> int:
     from svcnet.scenario import load_scenario, run_scenario
 
     started = time.perf_counter()
     scenario = load_scenario(path)
-    sys.stdout.write(f"{scenario.name}: planning {', '.join(scenario.services)}\n")
-    written = run_scenario(scenario, out, time_limit=time_limit, on_plan=_print_scenario_plan)
+    where = _where(scheduler or scenario.scheduler)
+    sys.stdout.write(f"{scenario.name}: planning {', '.join(scenario.services)}{where}\n")
+    written = run_scenario(scenario, out, time_limit=time_limit, on_plan=_print_scenario_plan,
+                           scheduler=scheduler)  # fmt: skip
     elapsed = time.perf_counter() - started
     sys.stdout.write(f"\nWrote {len(written)} files to {out} in {elapsed:.1f} s:\n")
     sys.stdout.write("".join(f"  {_relative(p, out)}\n" for p in written))
     return 0
+
+
+def _where(scheduler: str | None) -> str:
+    """Where the plans run, as ``svcnet plan`` says it (nothing for this process)."""
+    if scheduler is None:
+        return ""
+    if scheduler == "local":
+        return " on a local Dask cluster"
+    return f" on the Dask cluster at {scheduler}"
 
 
 def _relative(path: Path, folder: Path) -> str:
@@ -178,6 +190,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _address(text: str) -> str:
+    if not text.strip() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"not a scheduler address: {text!r}")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="svcnet", description="Plan where public services go, on real population grids."
@@ -200,6 +218,11 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", type=Path, required=True, help="output folder")
     plan.add_argument("--time-limit", type=_seconds, default=None, metavar="SECONDS",
                       help="solver seconds per plan (overrides the scenario)")  # fmt: skip
+    plan.add_argument("--scheduler", type=_address, default=None, metavar="ADDRESS",
+                      help="plan on the Dask cluster whose scheduler is at ADDRESS (such as "
+                           "tcp://10.0.0.5:8786; 'local' starts one on this machine): the "
+                           "travel costs and the centers' models run on its workers "
+                           "(overrides the scenario's scheduler)")  # fmt: skip
     info = sub.add_parser("info", help="what svcnet sees in a data file")
     info.add_argument("file", type=Path)
     return parser
@@ -244,7 +267,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return _demo(args.out, args.time_limit)
     if args.command == "plan":
-        return _plan(args.scenario, args.out, args.time_limit)
+        return _plan(args.scenario, args.out, args.time_limit, args.scheduler)
     return _info(args.file)
 
 

@@ -29,6 +29,7 @@ Every key of the format (paths are relative to the scenario file's folder)::
     services:                          # service: parameters of its planner
       centers: {people_per_center: [15000, 20000], walk_minutes: 10, time_limit: 120}
     outputs: {files: true, report: true}
+    scheduler: tcp://10.0.0.5:8786     # optional: plan on this Dask cluster
 
 The region keys are the arguments of :meth:`svcnet.Region.from_files`. The
 services are those of :data:`SERVICES`; the parameters of each are the
@@ -38,6 +39,13 @@ signature and type hints. A parameter that takes a GeoDataFrame (or any
 object) can be given a vector file: ``candidates: {file: data/sites.gpkg,
 layer: sites, datum: gcj02, crs: EPSG:4326}`` (only ``file`` is required).
 YAML anchors and merge keys (``<<: *defaults``) work as usual.
+
+``scheduler`` is the address of a running Dask scheduler (or ``local`` for a
+cluster started on this machine for the run): the planners that take
+``client=`` (``centers``) compute their travel costs and solve their models
+on its workers, with the same results; the others run in this process.
+``svcnet plan --scheduler ADDRESS`` overrides it. A scheduler that does not
+answer within 10 s stops the run before any work, with an error naming it.
 
 Examples
 --------
@@ -52,6 +60,7 @@ svcnet.scenario.ScenarioError: .../plan.yaml, line 3: unknown parameter 'walk_mi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import inspect
@@ -107,7 +116,7 @@ BUNDLED: Mapping[str, str] = MappingProxyType(
     {"futian": "load_futian", "shenzhen": "load_shenzhen"}
 )
 
-_TOP_KEYS = ("name", "region", "services", "outputs")
+_TOP_KEYS = ("name", "region", "services", "outputs", "scheduler")
 _FILE_KEYS = ("population", "boundaries", "facilities", "candidates", "network")
 _REGION_KEYS = (
     "bundled", *_FILE_KEYS, "datum", "columns", "ids", "layers", "cell_size", "crs", "name",
@@ -318,7 +327,14 @@ class ServiceSpec:
         """The files its parameters name."""
         return tuple(v.path for v in self.parameters.values() if isinstance(v, LayerFile))
 
-    def run(self, region: Region, *, time_limit: float | None = None, file: PathLike = "") -> Plan:
+    def run(
+        self,
+        region: Region,
+        *,
+        time_limit: float | None = None,
+        file: PathLike = "",
+        client: Any = None,
+    ) -> Plan:
         """Run the planner on ``region``.
 
         Parameters
@@ -329,6 +345,9 @@ class ServiceSpec:
             Overrides the ``time_limit`` parameter, when the planner has one.
         file
             The scenario file, named in the errors the planner raises about its input.
+        client
+            A ``dask.distributed.Client``, passed to a planner that takes
+            ``client=``; a planner that does not runs in this process.
 
         Returns
         -------
@@ -349,6 +368,12 @@ class ServiceSpec:
                 kwargs["time_limit"] = time_limit
             else:
                 logger.debug("%s takes no time_limit; ignoring it", self.planner.__name__)
+        if client is not None:
+            if "client" in accepted:
+                kwargs["client"] = client
+            else:
+                logger.info("%s takes no client: %s is planned in this process",
+                            self.planner.__name__, self.name)  # fmt: skip
         logger.info("planning %s with %s(%s)", self.name, self.planner.__name__,
                     ", ".join(f"{k}={v!r}" for k, v in kwargs.items()))  # fmt: skip
         try:
@@ -378,6 +403,9 @@ class Scenario:
         Write each plan's GeoPackage and tables (``outputs: {files: ...}``).
     write_report
         Write each plan's HTML review page (``outputs: {report: ...}``).
+    scheduler
+        The Dask scheduler to plan on (``scheduler: ...``): an address such as
+        ``tcp://10.0.0.5:8786``, ``local``, or None for this process.
 
     Examples
     --------
@@ -392,6 +420,7 @@ class Scenario:
     services: Mapping[str, ServiceSpec]
     write_files: bool = True
     write_report: bool = True
+    scheduler: str | None = None
 
     @property
     def inputs(self) -> tuple[Path, ...]:
@@ -668,6 +697,7 @@ class _Reader:
         outputs = {"files": True, "report": True}
         if "outputs" in entries:
             outputs.update(self.outputs(entries["outputs"][1]))
+        scheduler = self.scheduler(entries["scheduler"][1]) if "scheduler" in entries else None
         if region is None or self.problems:
             return None
         return Scenario(
@@ -677,6 +707,7 @@ class _Reader:
             services=MappingProxyType(services),
             write_files=outputs["files"],
             write_report=outputs["report"],
+            scheduler=scheduler,
         )
 
     def outputs(self, node: yaml.Node) -> dict[str, bool]:
@@ -691,6 +722,16 @@ class _Reader:
                 if value is not None:
                     found[key] = value
         return found
+
+    def scheduler(self, node: yaml.Node) -> str | None:
+        """A Dask scheduler's address (``tcp://host:8786``) or ``local``."""
+        value = self.value(node) if isinstance(node, self.yaml.ScalarNode) else None
+        if isinstance(value, str) and value.strip() and not any(c.isspace() for c in value):
+            return value
+        msg = (f"scheduler must be the address of a Dask scheduler, such as "
+               f"'tcp://10.0.0.5:8786' (or 'local'); got {self.describe(node)}")  # fmt: skip
+        self.error(node, msg)
+        return None
 
     # -- the region ------------------------------------------------------------------------
     def region(self, node: yaml.Node) -> RegionSpec | None:
@@ -897,6 +938,12 @@ class _Reader:
         open_ended = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
         values: dict[str, Any] = {}
         for key, (param_node, value_node) in entries.items():
+            if key == "client":
+                msg = (f"service {service!r}: the Dask cluster is chosen for the whole "
+                       "scenario, with 'scheduler: tcp://host:8786' at the top level (or "
+                       "svcnet plan --scheduler), not as a parameter")  # fmt: skip
+                self.error(param_node, msg)
+                continue
             if key not in named and not open_ended:
                 msg = (f"unknown parameter {key!r} for service {service!r} "
                        f"({planner.__name__} takes: {', '.join(named)})")  # fmt: skip
@@ -1178,8 +1225,9 @@ def _check_time_limit(time_limit: float | None) -> None:
 
 
 def _plans(
-    scenario: Scenario, region: Region, time_limit: float | None, progress: bool
-) -> Iterator[tuple[str, Plan]]:
+    scenario: Scenario, region: Region, time_limit: float | None, progress: bool,
+    client: Any = None,
+) -> Iterator[tuple[str, Plan]]:  # fmt: skip
     from svcnet._progress import progress as progress_bar
 
     specs = list(scenario.services.values())
@@ -1187,7 +1235,23 @@ def _plans(
                       disable=None if progress else True) as bar:  # fmt: skip
         for spec in bar:
             bar.set_postfix_str(spec.name)
-            yield spec.name, spec.run(region, time_limit=time_limit, file=scenario.path)
+            yield spec.name, spec.run(region, time_limit=time_limit, file=scenario.path,
+                                      client=client)  # fmt: skip
+
+
+def _cluster(scenario: Scenario, scheduler: Any) -> contextlib.AbstractContextManager[Any]:
+    """The client to plan with: ``scheduler`` (else the scenario's), connected for the run.
+
+    None for this process. A client connected here is closed after the run; a
+    given ``dask.distributed.Client`` is left open.
+    """
+    from svcnet.distributed._cluster import cluster_for
+
+    chosen = scheduler if scheduler is not None else scenario.scheduler
+    if chosen is not None:
+        where = chosen if isinstance(chosen, str) else type(chosen).__name__
+        logger.info("%s: planning on the Dask cluster %s", scenario.name, where)
+    return cluster_for(chosen)
 
 
 def plan_scenario(
@@ -1195,6 +1259,7 @@ def plan_scenario(
     *,
     time_limit: float | None = None,
     progress: bool = True,
+    scheduler: Any = None,
 ) -> dict[str, Plan]:
     """Run a scenario's plans without writing anything (for notebooks).
 
@@ -1206,6 +1271,10 @@ def plan_scenario(
         Solver seconds per plan, overriding the scenario's ``time_limit``.
     progress
         Show a progress bar over the services.
+    scheduler
+        The Dask cluster to plan on, overriding the scenario's ``scheduler``:
+        a scheduler address, ``"local"``, or a ``dask.distributed.Client``
+        (left open). The planners that take ``client=`` run on it.
 
     Returns
     -------
@@ -1219,8 +1288,9 @@ def plan_scenario(
     """
     scenario = _as_scenario(scenario)
     _check_time_limit(time_limit)
-    region = scenario.region.build()
-    return dict(_plans(scenario, region, time_limit, progress))
+    with _cluster(scenario, scheduler) as client:
+        region = scenario.region.build()
+        return dict(_plans(scenario, region, time_limit, progress, client))
 
 
 def run_scenario(
@@ -1230,6 +1300,7 @@ def run_scenario(
     time_limit: float | None = None,
     progress: bool = True,
     on_plan: Callable[[str, Plan, list[Path]], None] | None = None,
+    scheduler: Any = None,
 ) -> list[Path]:
     """Run a scenario's plans and write each one's files and review report.
 
@@ -1252,6 +1323,11 @@ def run_scenario(
     on_plan
         Called after each plan is written with the service's name, the plan
         and the files written for it (the command line prints its summary).
+    scheduler
+        The Dask cluster to plan on, overriding the scenario's ``scheduler``:
+        a scheduler address (``"tcp://10.0.0.5:8786"``), ``"local"``, or a
+        ``dask.distributed.Client`` (left open). It is reached before any work;
+        the planners that take ``client=`` run on it.
 
     Returns
     -------
@@ -1264,6 +1340,8 @@ def run_scenario(
         A mistake in the scenario file, or a planner refusing its input.
     InputError, InfeasibleError, SolverError
         From reading the region's files and from the planners.
+    ClusterError
+        The scheduler did not answer (within 10 s).
 
     Examples
     --------
@@ -1291,19 +1369,20 @@ def run_scenario(
     save_report = None
     if scenario.write_report:
         from svcnet.viz import save_report
-    region = scenario.region.build()
-    protected = [*region.sources, *scenario.inputs]
-    written: list[Path] = []
-    for name, plan in _plans(scenario, region, time_limit, progress):
-        files: list[Path] = []
-        if scenario.write_files:
-            files += plan.to_files(out / name, protected=protected)
-        if save_report is not None:
-            report = out / f"{name}_report.html"
-            save_report(plan, report, protected=protected)
-            files.append(report)
-        logger.info("%s: %r; wrote %d files", name, plan, len(files))
-        if on_plan is not None:
-            on_plan(name, plan, files)
-        written += files
+    with _cluster(scenario, scheduler) as client:
+        region = scenario.region.build()
+        protected = [*region.sources, *scenario.inputs]
+        written: list[Path] = []
+        for name, plan in _plans(scenario, region, time_limit, progress, client):
+            files: list[Path] = []
+            if scenario.write_files:
+                files += plan.to_files(out / name, protected=protected)
+            if save_report is not None:
+                report = out / f"{name}_report.html"
+                save_report(plan, report, protected=protected)
+                files.append(report)
+            logger.info("%s: %r; wrote %d files", name, plan, len(files))
+            if on_plan is not None:
+                on_plan(name, plan, files)
+            written += files
     return written

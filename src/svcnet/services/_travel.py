@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -46,9 +47,11 @@ class TravelMinutes:
     notes: tuple[str, ...]
 
 
-def _straight_minutes(cells, sites, max_minutes, speed_m_per_min, detour) -> sp.csr_matrix:
+def _straight_minutes(
+    cells, sites, max_minutes, speed_m_per_min, detour, client: Any = None
+) -> sp.csr_matrix:
     cutoff_m = max_minutes * speed_m_per_min / detour
-    costs = costs_from_points(cells, sites, cutoff=cutoff_m)
+    costs = costs_from_points(cells, sites, cutoff=cutoff_m, client=client)
     matrix = costs.matrix.copy()
     matrix.data = matrix.data * detour / speed_m_per_min
     return matrix
@@ -63,6 +66,7 @@ def travel_minutes(
     speed_m_per_min: float,
     detour: float = DETOUR_FACTOR,
     mode: str = "walk",
+    client: Any = None,
 ) -> TravelMinutes:
     """Travel minutes from cells to sites up to ``max_minutes``.
 
@@ -80,6 +84,11 @@ def travel_minutes(
         Network distance over straight-line distance, where there is no network.
     mode
         ``"walk"`` or ``"drive"`` (drive keeps one-way streets).
+    client
+        Compute the costs on a Dask cluster: a ``dask.distributed.Client`` (or
+        what :func:`svcnet.costs_from_graph` takes as ``client``); the minutes
+        are the same, value for value. None (default): as those functions
+        decide without one (this process, for all but the largest inputs).
 
     Returns
     -------
@@ -96,7 +105,7 @@ def travel_minutes(
     ([[0.0], [13.0]], 'straight line')
     """
     if network is None:
-        matrix = _straight_minutes(cells, sites, max_minutes, speed_m_per_min, detour)
+        matrix = _straight_minutes(cells, sites, max_minutes, speed_m_per_min, detour, client)
         note = (
             f"No street network: travel times are straight lines x {detour:g} "
             f"at {speed_m_per_min:g} m/min."
@@ -104,7 +113,7 @@ def travel_minutes(
         return TravelMinutes(matrix, np.ones(len(cells), bool), "straight line", (note,))
     costs = costs_from_graph(
         network, cells, sites, mode=mode, weight="length",
-        cutoff=max_minutes * speed_m_per_min,
+        cutoff=max_minutes * speed_m_per_min, client=client,
     )  # fmt: skip
     matrix = costs.matrix.copy()
     matrix.data = matrix.data / speed_m_per_min
@@ -112,7 +121,7 @@ def travel_minutes(
     off_col = costs.destination_ids.isin(costs.unreachable_destinations)
     notes = []
     if off_row.any() or off_col.any():
-        fallback = _straight_minutes(cells, sites, max_minutes, speed_m_per_min, detour)
+        fallback = _straight_minutes(cells, sites, max_minutes, speed_m_per_min, detour, client)
         matrix = _patched(matrix, fallback, off_row, off_col)
         notes.append(
             f"{off_row.sum():,} cells and {off_col.sum():,} sites are more than "

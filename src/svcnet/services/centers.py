@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import geopandas as gpd
@@ -24,8 +24,9 @@ import scipy.sparse as sp
 
 from svcnet import indicators, standards
 from svcnet._progress import progress
+from svcnet.distributed._cluster import cluster_for, run_tasks
 from svcnet.errors import InfeasibleError, InputError
-from svcnet.models import PMedian, verify
+from svcnet.models import PMedian, Solution, verify
 from svcnet.plan import Plan
 from svcnet.services._common import (
     choose_candidates,
@@ -49,6 +50,7 @@ __all__ = ["plan_centers", "LATE_WEIGHT"]
 LATE_WEIGHT = 4.0
 SPLIT_SHARE = 8.0  # for the model, cells are split into parts of at most high / SPLIT_SHARE
 _CENTER_SERVICES = ("community_center",)
+Solved = list[tuple[Any, Solution]]  # (unit, its checked solution)
 
 
 def plan_centers(
@@ -67,6 +69,7 @@ def plan_centers(
     time_limit: float = 120.0,
     mip_gap: float = 0.01,
     seed: int = 0,
+    client: Any = None,
 ) -> Plan:
     """Plan community service centers as population-bounded service areas.
 
@@ -109,6 +112,19 @@ def plan_centers(
         The population group the bounds count.
     time_limit, mip_gap, seed
         Passed to the solver (:meth:`svcnet.models.PMedian.solve`).
+    client
+        Run on a Dask cluster: a ``dask.distributed.Client``, a scheduler
+        address, or ``"local"`` (a LocalCluster started for the call and closed
+        after it). The walking times are computed tile by tile on the workers
+        (the same minutes, value for value: :func:`svcnet.costs_from_graph`),
+        and each unit's model is solved on a worker, all units at once. As the
+        units are solved side by side, each gets ``time_limit`` times the
+        cluster's task slots (its workers' threads) times its share of the
+        model's pairs, at most ``time_limit`` (and at least a second), so that
+        the whole takes about ``time_limit``; the seeds are the same as on one
+        machine. The solutions are checked here (:func:`svcnet.verify`), and
+        a model solved to optimality gives the same plan as without a
+        cluster. None (default): everything in this process.
 
     Returns
     -------
@@ -129,6 +145,12 @@ def plan_centers(
     >>> import svcnet
     >>> plan = plan_centers(svcnet.datasets.load_futian(), time_limit=60)  # doctest: +SKIP
     >>> plan.sites[["site_id", "population_served", "reason"]].head(3)  # doctest: +SKIP
+
+    On a Dask cluster (a client of a running scheduler, or one started here):
+
+    >>> from svcnet.distributed import local_client
+    >>> with local_client(2) as client:  # doctest: +SKIP
+    ...     plan = plan_centers(svcnet.datasets.load_futian(), time_limit=60, client=client)
     """
     bounds = standards.resolve("people_per_center", people_per_center)
     speed = standards.resolve("walking_speed", walk_speed)
@@ -152,26 +174,28 @@ def plan_centers(
         chosen, gap_notes = gap_candidates(cells, chosen, reach_m, group)
         notes += gap_notes
     sites = site_table(kept, chosen, region.crs)
-    travel = travel_minutes(
-        cells, sites, network=region.network, max_minutes=max_minutes,
-        speed_m_per_min=speed.value,
-    )  # fmt: skip
-    notes += list(travel.notes)
-    n_kept = len(kept)
-    minutes_before = nearest_minutes(travel.matrix, np.arange(n_kept))
-    priced = _late_priced(travel.matrix, walk_minutes)
-    penalty = 2.0 * (max_minutes + LATE_WEIGHT * (max_minutes - walk_minutes))
-    min_load = np.full(len(sites), low)
-    site_units = _site_units(region, level, sites, cells)
-    own = _own_unit_pairs(travel.matrix, cells["unit"].to_numpy(), site_units)
-    min_load[:n_kept] = _reachable_floor(own, people, n_kept, low, sites, notes)
-    keep_open = np.zeros(len(sites), bool)
-    keep_open[:n_kept] = not allow_closing
-    logger.info("centers: %d cells x %d sites, %d pairs", *priced.shape, priced.nnz)
-    selected, assignment, records = _solve_by_unit(
-        priced, people, cells["unit"].to_numpy(), site_units, min_load, keep_open,
-        high=high, penalty=penalty, time_limit=time_limit, mip_gap=mip_gap, seed=seed,
-    )  # fmt: skip
+    with cluster_for(client) as cluster:  # None stays None: this process
+        travel = travel_minutes(
+            cells, sites, network=region.network, max_minutes=max_minutes,
+            speed_m_per_min=speed.value, client=cluster,
+        )  # fmt: skip
+        notes += list(travel.notes)
+        n_kept = len(kept)
+        minutes_before = nearest_minutes(travel.matrix, np.arange(n_kept))
+        priced = _late_priced(travel.matrix, walk_minutes)
+        penalty = 2.0 * (max_minutes + LATE_WEIGHT * (max_minutes - walk_minutes))
+        min_load = np.full(len(sites), low)
+        site_units = _site_units(region, level, sites, cells)
+        own = _own_unit_pairs(travel.matrix, cells["unit"].to_numpy(), site_units)
+        min_load[:n_kept] = _reachable_floor(own, people, n_kept, low, sites, notes)
+        keep_open = np.zeros(len(sites), bool)
+        keep_open[:n_kept] = not allow_closing
+        logger.info("centers: %d cells x %d sites, %d pairs", *priced.shape, priced.nnz)
+        selected, assignment, records = _solve_by_unit(
+            priced, people, cells["unit"].to_numpy(), site_units, min_load, keep_open,
+            high=high, penalty=penalty, time_limit=time_limit, mip_gap=mip_gap, seed=seed,
+            client=cluster, notes=notes,
+        )  # fmt: skip
     adjacency = cell_adjacency(cells)
     if contiguous:
         assignment, records = _contiguity(
@@ -191,7 +215,8 @@ def plan_centers(
     if len(records) > 1:
         notes.append(
             f"Centers serve the people of their own {level} only: the plan is solved "
-            f"{level} by {level} ({len(records)} parts) and the bounds add up."
+            f"{level} by {level} ({sum(r['part'] != 'total' for r in records)} parts) and the "
+            "bounds add up."
         )
     return _build_plan(
         region, cells, level, sites, travel, selected, assignment, records, minutes_before,
@@ -355,12 +380,42 @@ def _site_units(region: Any, level: str, sites: Any, cells: Any) -> np.ndarray:
     return joined[level].astype(str).reindex(sites.index).to_numpy(dtype=object)
 
 
+def _unit_model(sub, people, min_load, existing, *, high: float, penalty: float) -> PMedian:
+    """One unit's population-bounded model (raises InfeasibleError for hopeless bounds)."""
+    return PMedian.from_cost_matrix(
+        sub, people, p=None, capacity=high, min_load=min_load, loads=people,
+        unserved_penalty=penalty, existing=existing,
+    )  # fmt: skip
+
+
+def _solve_unit(sub, people, min_load, existing, high: float, penalty: float,
+                time_limit: float, mip_gap: float, seed: int) -> dict[str, Any]:  # fmt: skip
+    """Build one unit's model and solve it: a task for a Dask worker.
+
+    Returns the solution's fields (:func:`_solution_fields`): a
+    :class:`~svcnet.models.Solution` holds read-only mappings, which do not
+    pickle, and its model is rebuilt and checked by the caller.
+    """
+    model = _unit_model(sub, people, min_load, existing, high=high, penalty=penalty)
+    solution = model.solve(time_limit=time_limit, mip_gap=mip_gap, seed=seed)
+    return _solution_fields(solution)
+
+
+def _solution_fields(solution: Solution) -> dict[str, Any]:
+    """A solution as plain values (``Solution(**fields)`` rebuilds it)."""
+    values = {f.name: getattr(solution, f.name) for f in fields(solution) if f.name != "_geo"}
+    values["timings"] = dict(solution.timings)
+    values["details"] = dict(solution.details)
+    return values
+
+
 def _solve_by_unit(priced, people, cell_units, site_units, min_load, keep_open, *, high,
-                   penalty, time_limit, mip_gap, seed):  # fmt: skip
+                   penalty, time_limit, mip_gap, seed, client=None, notes=None):  # fmt: skip
     """One population-bounded model per unit; the time limit shared by the pairs.
 
     Units are solved smallest first, each with its share of the time left, so
-    that the time a small unit does not need goes to the larger ones.
+    that the time a small unit does not need goes to the larger ones. With a
+    ``client``, on the cluster: see :func:`_solve_on_cluster`.
     """
     selected: list[np.ndarray] = []
     assignment = np.full(priced.shape[0], -1, dtype=np.int64)
@@ -369,26 +424,19 @@ def _solve_by_unit(priced, people, cell_units, site_units, min_load, keep_open, 
     cols_of = {u: np.flatnonzero(site_units == u) for u in rows_of}
     pairs = {u: max(priced[rows_of[u]][:, cols_of[u]].nnz, 1) for u in rows_of}
     units = sorted(rows_of, key=lambda u: (pairs[u], str(u)))
-    pairs_left = sum(pairs.values())
-    deadline = time.perf_counter() + time_limit
-    for unit in progress(units, desc="centers by unit", disable=len(units) < 3):
+    if client is not None:
+        solved, records = _solve_on_cluster(
+            client, units, rows_of, cols_of, pairs, priced, people, min_load, keep_open,
+            high=high, penalty=penalty, time_limit=time_limit, mip_gap=mip_gap, seed=seed,
+            notes=notes,
+        )  # fmt: skip
+    else:
+        solved = _solve_here(
+            units, rows_of, cols_of, pairs, priced, people, min_load, keep_open, records,
+            high=high, penalty=penalty, time_limit=time_limit, mip_gap=mip_gap, seed=seed,
+        )  # fmt: skip
+    for unit, solution in solved:
         rows, cols = rows_of[unit], cols_of[unit]
-        sub = priced[rows][:, cols]
-        left = max(deadline - time.perf_counter(), 0.0)
-        limit = max(left * pairs[unit] / pairs_left, 1.0)
-        pairs_left -= pairs[unit]
-        try:
-            model = PMedian.from_cost_matrix(
-                sub, people[rows], p=None, capacity=high, min_load=min_load[cols],
-                loads=people[rows], unserved_penalty=penalty,
-                existing=np.flatnonzero(keep_open[cols]),
-            )  # fmt: skip
-        except InfeasibleError as exc:
-            logger.info("%s: no center can meet its bounds (%s)", unit, exc)
-            records.append({"part": unit, "status": "infeasible", "sites": 0})
-            continue
-        solution = model.solve(time_limit=limit, mip_gap=mip_gap, seed=seed)
-        verify(solution, model)
         served = solution.assignment >= 0
         assignment[rows[served]] = cols[solution.assignment[served]]
         selected.append(cols[solution.selected])
@@ -398,6 +446,102 @@ def _solve_by_unit(priced, people, cell_units, site_units, min_load, keep_open, 
         records.append(_total_record(records))
     chosen = np.concatenate(selected) if selected else np.zeros(0, dtype=np.int64)
     return np.sort(chosen), assignment, records
+
+
+def _solve_here(units, rows_of, cols_of, pairs, priced, people, min_load, keep_open, records, *,
+                high, penalty, time_limit, mip_gap, seed) -> Solved:  # fmt: skip
+    """The units one after another in this process, each checked (records of infeasible ones)."""
+    solved = []
+    pairs_left = sum(pairs.values())
+    deadline = time.perf_counter() + time_limit
+    for unit in progress(units, desc="centers by unit", disable=len(units) < 3):
+        rows, cols = rows_of[unit], cols_of[unit]
+        sub = priced[rows][:, cols]
+        left = max(deadline - time.perf_counter(), 0.0)
+        limit = max(left * pairs[unit] / pairs_left, 1.0)
+        pairs_left -= pairs[unit]
+        try:
+            model = _unit_model(sub, people[rows], min_load[cols],
+                                np.flatnonzero(keep_open[cols]), high=high,
+                                penalty=penalty)  # fmt: skip
+        except InfeasibleError as exc:
+            logger.info("%s: no center can meet its bounds (%s)", unit, exc)
+            records.append({"part": unit, "status": "infeasible", "sites": 0})
+            continue
+        solution = model.solve(time_limit=limit, mip_gap=mip_gap, seed=seed)
+        verify(solution, model)
+        solved.append((unit, solution))
+    return solved
+
+
+def _task_slots(client: Any) -> int:
+    """How many tasks the cluster runs at once: its workers' threads (at least 1)."""
+    return max(sum(int(n) for n in client.nthreads().values()), 1)
+
+
+def _unit_time_limits(units, pairs, time_limit: float, slots: int) -> dict[Any, float]:
+    """Seconds per unit solved side by side: ``time_limit x slots x`` its share of the pairs.
+
+    At most ``time_limit``, at least a second (as on one machine), so that the
+    units together take about ``time_limit`` on ``slots`` workers.
+
+    Examples
+    --------
+    >>> _unit_time_limits(["a", "b", "c"], {"a": 10, "b": 30, "c": 60}, 60.0, 2)
+    {'a': 12.0, 'b': 36.0, 'c': 60.0}
+    """
+    total = sum(pairs[u] for u in units) or 1
+    return {u: min(time_limit, max(time_limit * slots * pairs[u] / total, 1.0)) for u in units}
+
+
+def _solve_on_cluster(client, units, rows_of, cols_of, pairs, priced, people, min_load,
+                      keep_open, *, high, penalty, time_limit, mip_gap, seed,
+                      notes) -> tuple[Solved, list[dict[str, Any]]]:  # fmt: skip
+    """The units side by side on the cluster, one task each; every solution checked here.
+
+    The models are built here first (a unit whose bounds cannot be met is
+    recorded as on one machine, and sent nowhere); each task rebuilds its
+    unit's model from the same arrays and solves it with the same seed. The
+    solutions are verified against the models built here.
+    """
+    records: list[dict[str, Any]] = []
+    models: dict[Any, PMedian] = {}
+    arguments: dict[Any, tuple[Any, ...]] = {}
+    for unit in units:
+        rows, cols = rows_of[unit], cols_of[unit]
+        task = (priced[rows][:, cols], people[rows], min_load[cols],
+                np.flatnonzero(keep_open[cols]))  # fmt: skip
+        try:
+            models[unit] = _unit_model(*task, high=high, penalty=penalty)
+        except InfeasibleError as exc:
+            logger.info("%s: no center can meet its bounds (%s)", unit, exc)
+            records.append({"part": unit, "status": "infeasible", "sites": 0})
+            continue
+        arguments[unit] = task
+    slots = _task_slots(client)
+    limits = _unit_time_limits(list(models), pairs, time_limit, slots)
+    order = sorted(models, key=lambda u: (-pairs[u], str(u)))  # the largest start first
+    logger.info("centers: %d units on %d task slots, %.0f-%.0f s each", len(order), slots,
+                min(limits.values(), default=0.0), max(limits.values(), default=0.0))  # fmt: skip
+    started = time.perf_counter()
+    results = run_tasks(
+        client, _solve_unit,
+        [(*arguments[u], high, penalty, limits[u], mip_gap, seed) for u in order],
+        desc="centers by unit", progress=len(order) >= 3,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    solved = []
+    for unit, values in zip(order, results, strict=True):
+        solution = Solution(**values)
+        verify(solution, models[unit])
+        solved.append((unit, solution))
+    if notes is not None and order:
+        parts = "1 part" if len(order) == 1 else f"{len(order)} parts"
+        notes.append(
+            f"Solved on a Dask cluster ({slots} task slots): {parts} side by side in "
+            f"{wall:.0f} s; the solver seconds add up the workers' times."
+        )
+    return solved, records
 
 
 def _total_record(records: list[dict[str, Any]]) -> dict[str, Any]:

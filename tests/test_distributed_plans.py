@@ -1,0 +1,276 @@
+"""Plans on a Dask cluster: the same plans as on one machine, and scenarios with a scheduler.
+
+The cluster is a LocalCluster of two worker processes (spawned: the tasks are
+module-level functions of svcnet, never functions of this file).
+"""
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from _toys import UTM50, count_verify_calls
+from shapely.geometry import Point, box
+
+import svcnet
+from svcnet import Region
+from svcnet.cli import main
+from svcnet.distributed import local_client
+from svcnet.scenario import ScenarioError, load_scenario
+from svcnet.services import centers, plan_centers
+
+pytest.importorskip("dask.distributed")
+
+DEAD = "tcp://127.0.0.1:9"  # the discard port: nothing listens there
+
+
+@pytest.fixture(scope="module")
+def client():
+    client = local_client(2, memory_limit="3GiB")
+    yield client
+    client.close()
+    client.cluster.close()
+
+
+# =========================================================================================
+# regions: a toy of two districts (straight lines) and a piece of Futian (street network)
+# =========================================================================================
+def _toy() -> Region:
+    """Two districts of 35,000 and 36,000 people in rows of cells, three candidates each."""
+    spec = [(x, 5_000, "w") for x in range(0, 700, 100)]
+    spec += [(x, 6_000, "e") for x in range(2_000, 2_600, 100)]
+    cells = gpd.GeoDataFrame(
+        {"cell_id": [f"c{i}" for i in range(len(spec))], "district": [d for *_, d in spec],
+         "pop": [p for _, p, _ in spec]},
+        geometry=[box(x, 0, x + 100, 100) for x, _, _ in spec], crs=UTM50,
+    )  # fmt: skip
+    districts = gpd.GeoDataFrame(
+        {"district": ["w", "e"]}, geometry=[box(-50, -50, 1_000, 150), box(1_000, -50, 3_000, 150)],
+        crs=UTM50,
+    )  # fmt: skip
+    xs = [50, 350, 650, 2_050, 2_250, 2_450]
+    candidates = gpd.GeoDataFrame(
+        {"candidate_id": [f"k{i}" for i in range(len(xs))], "name": [f"site {x}" for x in xs]},
+        geometry=[Point(x, 50) for x in xs], crs=UTM50,
+    )  # fmt: skip
+    return Region(cells, boundaries={"district": districts}, candidates=candidates, name="toy")
+
+
+def _futian_part() -> Region:
+    """2 km x 1 km of Futian (90,000 people), cut into two made-up districts, on its streets."""
+    futian = svcnet.datasets.load_futian()
+    x0, y0, width, height = 195_000, 2_493_000, 2_000, 1_000
+    window = box(x0, y0, x0 + width, y0 + height)
+    grid = futian.population
+    cells = grid[grid.centroid.within(window)].copy()
+    middle = x0 + width / 2
+    cells["district"] = np.where(cells.centroid.x < middle, "west", "east")
+    districts = gpd.GeoDataFrame(
+        {"district": ["west", "east"]},
+        geometry=[box(x0, y0, middle, y0 + height), box(middle, y0, x0 + width, y0 + height)],
+        crs=futian.crs,
+    )  # fmt: skip
+    return Region(
+        cells, boundaries={"district": districts},
+        candidates=futian.candidates[futian.candidates.within(window)],
+        facilities=futian.facilities[futian.facilities.within(window)],
+        network=futian.network, name="Futian part",
+    )  # fmt: skip
+
+
+REGIONS = {"toy": _toy, "futian": _futian_part}
+
+
+@pytest.fixture(scope="module", params=list(REGIONS))
+def plans(request, client):
+    """The region's plan here and on the cluster, both solved to proven optimality."""
+    region = REGIONS[request.param]()
+    here = plan_centers(region, time_limit=120, mip_gap=0.0)
+    with pytest.MonkeyPatch.context() as patch:
+        verified = count_verify_calls(patch, centers)
+        there = plan_centers(region, time_limit=120, mip_gap=0.0, client=client)
+    return region, here, there, verified
+
+
+def _check(region: Region, plan) -> None:
+    """What test_centers checks of a plan: the bounds, the sums and the ranks."""
+    sites = plan.sites
+    new = sites[sites["status"] == "new"]
+    assert new["population_served"].between(15_000, 20_000).all()
+    assert (sites["population_served"] <= 20_000).all()
+    served = plan.assignment.dropna(subset=["site_id"])
+    by_site = served.groupby("site_id")["pop"].sum()
+    assert by_site.reindex(sites["site_id"]).tolist() == sites["population_served"].tolist()
+    total = sites["population_served"].sum() + plan.unserved["pop"].sum()
+    assert total == pytest.approx(region.population["pop"].sum())
+    assert new["rank"].tolist() == list(range(1, len(new) + 1))
+    assert all(r.startswith(("serves", "existing center")) for r in sites["reason"])
+    assert (sites["area_pieces"] >= 1).all()
+
+
+# =========================================================================================
+# plan_centers with a client
+# =========================================================================================
+def test_a_plan_on_the_cluster_is_the_plan_made_here(plans):
+    region, here, there, verified = plans
+    for plan in (here, there):
+        _check(region, plan)
+        assert [r["part"] for r in plan.solver][-1] == "total"
+        assert all(r["gap"] == 0.0 for r in plan.solver if "gap" in r)
+        assert plan.solver_gap == 0.0
+    assert there.sites["site_id"].tolist() == here.sites["site_id"].tolist()
+    pd.testing.assert_frame_equal(there.assignment, here.assignment)  # minutes too, exactly
+    pd.testing.assert_frame_equal(there.sites.drop(columns="geometry"),
+                                  here.sites.drop(columns="geometry"))  # fmt: skip
+    assert there.parameters == here.parameters
+    # every unit was solved on a worker and checked here, once
+    units = [r for r in there.solver if r["part"] != "total" and "objective" in r]
+    assert verified == ["PMedian"] * len(units) and len(units) == 2
+    assert any(n.startswith("Solved on a Dask cluster (2 task slots): 2 parts")
+               for n in there.notes)  # fmt: skip
+    assert not any("Dask" in n for n in here.notes)
+
+
+def test_the_total_bound_is_the_sum_of_the_units_and_below_the_objective(plans):
+    _, _, there, _ = plans
+    *units, total = there.solver
+    assert total["part"] == "total"
+    solved = [r for r in units if "objective" in r]
+    assert total["bound"] == pytest.approx(sum(r["bound"] for r in solved))
+    assert total["objective"] == pytest.approx(sum(r["objective"] for r in solved))
+    assert total["bound"] <= total["objective"] + 1e-9 * total["objective"]
+    assert total["objective"] - total["bound"] <= total["gap"] * total["objective"] + 1e-6
+    for record in solved:
+        assert record["bound"] <= record["objective"] + 1e-9 * record["objective"]
+
+
+def test_each_unit_gets_its_share_of_the_time_times_the_workers(client, monkeypatch):
+    sent = []
+    real = centers.run_tasks
+
+    def spy(dask_client, function, arguments, **kwargs):
+        sent.extend(arguments)
+        return real(dask_client, function, arguments, **kwargs)
+
+    monkeypatch.setattr(centers, "run_tasks", spy)
+    region = _toy()
+    plan = plan_centers(region, time_limit=10, mip_gap=0.0, seed=7, client=client)
+    assert plan.solver_gap == 0.0
+    assert len(sent) == 2
+    pairs = [args[0].nnz for args in sent]
+    limits = [args[6] for args in sent]
+    assert [args[8] for args in sent] == [7, 7]  # the same seed for every unit
+    expected = [min(10.0, max(10.0 * 2 * n / sum(pairs), 1.0)) for n in pairs]
+    assert limits == pytest.approx(expected)
+    assert sum(limits) / 2 <= 10.0 + 1e-9
+    assert centers._unit_time_limits(["a", "b"], {"a": 1, "b": 3}, 8.0, 4) == {"a": 8.0, "b": 8.0}
+
+
+def test_a_bad_client_is_refused():
+    with pytest.raises(svcnet.errors.InputError, match="client must be a dask.distributed.Client"):
+        plan_centers(_toy(), client=42)
+
+
+# =========================================================================================
+# scenarios and the command line
+# =========================================================================================
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """A scenario of two districts of 4,000 people in four cells each, on straight lines."""
+    folder = tmp_path_factory.mktemp("tiny")
+    xs = [0, 100, 200, 300, 1_000, 1_100, 1_200, 1_300]
+    gpd.GeoDataFrame(
+        {"cell_id": [f"g{i}" for i in range(len(xs))], "pop": [1_000] * len(xs),
+         "district": ["w"] * 4 + ["e"] * 4},
+        geometry=[box(x, 0, x + 100, 100) for x in xs], crs=UTM50,
+    ).to_file(folder / "grid.gpkg")  # fmt: skip
+    gpd.GeoDataFrame(
+        {"district": ["w", "e"]}, geometry=[box(-50, -50, 650, 150), box(650, -50, 1_500, 150)],
+        crs=UTM50,
+    ).to_file(folder / "districts.gpkg")  # fmt: skip
+    gpd.GeoDataFrame(
+        {"candidate_id": ["s1", "s2", "s3"]},
+        geometry=[Point(150, 50), Point(1_050, 50), Point(1_250, 50)], crs=UTM50,
+    ).to_file(folder / "sites.gpkg")  # fmt: skip
+    (folder / "tiny.yaml").write_text(textwrap.dedent("""
+        name: Tiny
+        region:
+          population: grid.gpkg
+          boundaries: {district: districts.gpkg}
+          candidates: sites.gpkg
+        services:
+          centers: {people_per_center: [1500, 3000], time_limit: 30, mip_gap: 0}
+        outputs: {report: false}
+    """).lstrip())  # fmt: skip
+    return folder / "tiny.yaml"
+
+
+def _with_scheduler(scenario: Path, scheduler: str, name: str) -> Path:
+    path = scenario.parent / name
+    path.write_text(scenario.read_text() + f"scheduler: {scheduler}\n")
+    return path
+
+
+def test_a_scenario_runs_on_the_scheduler_given(client, tiny, tmp_path, capsys):
+    address = client.scheduler.address
+    assert main(["--quiet", "plan", str(tiny), "--out", str(tmp_path / "here")]) == 0
+    capsys.readouterr()
+    args = ["--quiet", "plan", str(tiny), "--out", str(tmp_path / "there"), "--scheduler", address]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"Tiny: planning centers on the Dask cluster at {address}" in printed
+    assert "Solved on a Dask cluster (2 task slots): 2 parts" in printed
+    name = "centers/community_service_centers_sites.csv"
+    here, there = pd.read_csv(tmp_path / "here" / name), pd.read_csv(tmp_path / "there" / name)
+    assert sorted(there["site_id"]) == ["s1", "s2", "s3"]
+    pd.testing.assert_frame_equal(there, here)
+    name = "centers/community_service_centers_assignment.csv"
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "there" / name),
+                                  pd.read_csv(tmp_path / "here" / name))  # fmt: skip
+    assert len(client.scheduler_info()["workers"]) == 2  # the fixture's cluster is still up
+
+
+def test_the_option_overrides_the_scenarios_scheduler(client, tiny, tmp_path, capsys):
+    path = _with_scheduler(tiny, DEAD, "dead.yaml")
+    assert load_scenario(path).scheduler == DEAD
+    address = client.scheduler.address
+    args = ["--quiet", "plan", str(path), "--out", str(tmp_path), "--scheduler", address]
+    assert main(args) == 0
+    assert "Solved on a Dask cluster" in capsys.readouterr().out
+
+
+def test_a_scheduler_that_does_not_answer_is_a_one_line_error(tiny, tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "svcnet.cli", "--quiet", "plan", str(tiny), "--out",
+               str(out), "--scheduler", DEAD]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 2
+    assert elapsed < 15, elapsed
+    assert done.stderr.startswith("svcnet: error: the Dask scheduler at tcp://127.0.0.1:9 ")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not out.exists()  # stopped before any work
+
+
+def test_the_scheduler_key_is_checked_and_client_is_not_a_parameter(tiny):
+    path = _with_scheduler(tiny, "8786", "number.yaml")
+    with pytest.raises(ScenarioError, match=r"line 9: scheduler must be the address of a Dask"):
+        load_scenario(path)
+    path = tiny.parent / "client.yaml"
+    path.write_text(tiny.read_text().replace("mip_gap: 0}", f"mip_gap: 0, client: {DEAD}}}"))
+    with pytest.raises(ScenarioError, match="line 7: service 'centers': the Dask cluster is"):
+        load_scenario(path)
+    assert load_scenario(tiny).scheduler is None
+
+
+def test_the_help_names_the_scheduler_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["plan", "--help"])
+    text = capsys.readouterr().out
+    assert "--scheduler ADDRESS" in text and "Dask" in text
