@@ -274,3 +274,28 @@ def test_the_help_names_the_scheduler_option(capsys):
         main(["plan", "--help"])
     text = capsys.readouterr().out
     assert "--scheduler ADDRESS" in text and "Dask" in text
+
+
+# =========================================================================================
+# the bundled city, district by district on the workers
+# =========================================================================================
+def _total(plan: svcnet.Plan) -> dict:
+    return next(r for r in plan.solver if r["part"] == "total")
+
+
+def test_shenzhen_on_the_cluster_agrees_with_one_machine_within_the_bounds(client):
+    shenzhen = svcnet.datasets.load_shenzhen()
+    here = plan_centers(shenzhen, existing=False, time_limit=30)
+    there = plan_centers(shenzhen, existing=False, time_limit=30, client=client)
+    one, two = _total(here), _total(there)
+    # each plan's bound is a bound for the other: no plan lies below either
+    assert one["bound"] <= two["objective"] * (1 + 1e-9)
+    assert two["bound"] <= one["objective"] * (1 + 1e-9)
+    assert two["gap"] == pytest.approx((two["objective"] - two["bound"]) / two["objective"])
+    assert np.isfinite(two["gap"]) and 0 <= two["gap"] < 1
+    # the same cells, people and bounds: served + unserved adds up, every new center in bounds
+    people = float(shenzhen.population["pop"].sum())
+    unserved = float(there.summary().loc["total", "unserved"])
+    served = there.sites["population_served"].to_numpy(float)
+    assert served.sum() + unserved == pytest.approx(people, rel=1e-9)
+    assert ((served >= 15_000 - 1e-6) & (served <= 20_000 + 1e-6)).all()
