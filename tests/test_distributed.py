@@ -255,3 +255,22 @@ def test_results_are_not_changed_by_the_inputs_order_of_blocks(client):
     one = access.two_step_fca(matrix, demand, supply, max_cost=20)
     two = access.two_step_fca(matrix, demand, supply, max_cost=20, client=client)
     assert np.array_equal(one, two)
+
+
+# -- population grids --------------------------------------------------------------------
+def test_dasymetric_grid_on_the_cluster_equals_one_machine(client):
+    shenzhen = svcnet.datasets.load_shenzhen()
+    districts = shenzhen.boundaries["district"]
+    counts = ["pop_0_14", "pop_60plus"]
+    kwargs = {"unit_id": "district", "weight": "floor_area_m2", "cell_size": 500.0}
+    one = svcnet.demand.dasymetric_grid(districts, counts, shenzhen.candidates, **kwargs)
+    two = svcnet.demand.dasymetric_grid(districts, counts, shenzhen.candidates, **kwargs,
+                                        client=client)  # fmt: skip
+    assert len(one) > 5_000 and one["cell_id"].str.contains("-").any()  # split cells named
+    pd.testing.assert_frame_equal(one.drop(columns="geometry"), two.drop(columns="geometry"),
+                                  check_exact=True)  # fmt: skip
+    assert one.geometry.geom_equals_exact(two.geometry, tolerance=0).all()
+    assert one.crs == two.crs
+    totals = one.groupby("district")[counts].sum()
+    census = districts.set_index("district")[counts].loc[totals.index]
+    assert (totals.to_numpy() == census.to_numpy()).all()  # to the person

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -444,6 +445,7 @@ def dasymetric_grid(
     completeness: Mapping[object, float] | pd.Series | None = None,
     crs: object | None = None,
     integer: bool = True,
+    client: Any = None,
 ) -> gpd.GeoDataFrame:
     """Spread census counts on polygons over a grid by an ancillary layer.
 
@@ -483,6 +485,12 @@ def dasymetric_grid(
         Metric CRS of the result (default: the UTM zone of the units).
     integer
         Round to whole people, conserving unit totals exactly.
+    client
+        Spread on a Dask cluster (a ``dask.distributed.Client``, a scheduler
+        address or ``"local"``): the units are cut into groups, each spread on
+        a worker with its cells and the ancillary points inside it, and the
+        pieces put back in order. Each unit's shares depend on it alone, so the
+        result is the same, value for value. None (default): this process.
 
     Returns
     -------
@@ -516,13 +524,74 @@ def dasymetric_grid(
     else:
         grid = check_geodataframe(grid, layer="grid", id_column="cell_id")
         grid = grid[["cell_id", grid.geometry.name]].to_crs(units.crs)
+    points, values = _ancillary_points(ancillary, weight, units.crs)
+    if client is None:
+        out = spread_counts(units, counts, grid, points, values, unit_id=unit_id,
+                            completeness=completeness, integer=integer)  # fmt: skip
+    else:
+        from svcnet.distributed import _cluster, _demand
+
+        with _cluster.cluster_for(client) as dask_client:
+            out = _demand.spread_on_cluster(
+                dask_client, units, counts, grid, points, values, unit_id=unit_id,
+                completeness=completeness, integer=integer,
+            )  # fmt: skip
+    split = out["cell_id"].duplicated(keep=False)
+    suffix = "-" + out.loc[split, unit_id].astype(str)
+    out.loc[split, "cell_id"] = out.loc[split, "cell_id"] + suffix
+    return out
+
+
+def spread_counts(
+    units: gpd.GeoDataFrame,
+    counts: Sequence[str],
+    grid: gpd.GeoDataFrame,
+    points: np.ndarray,
+    values: np.ndarray,
+    *,
+    unit_id: str,
+    completeness: Mapping[object, float] | pd.Series | None,
+    integer: bool,
+) -> gpd.GeoDataFrame:
+    """The dasymetric spread of checked inputs (one metric CRS), before split cells are named.
+
+    The work of :func:`dasymetric_grid` once its inputs are checked: every
+    result of a unit depends on that unit, its cells and the ancillary points
+    inside it alone, so any set of whole units gives the same rows for them.
+
+    Parameters
+    ----------
+    units, counts, unit_id, completeness, integer
+        As in :func:`dasymetric_grid` (units already in ``grid``'s CRS).
+    grid
+        ``cell_id`` and geometry, in the units' CRS.
+    points, values
+        The ancillary features' representative points (shapely array) and weights.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per cell piece, by cell then unit: ``cell_id``, ``unit_id``,
+        the counts, the piece.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> units = gpd.GeoDataFrame({"id": ["a"], "pop": [9]}, geometry=[box(0, 0, 300, 100)],
+    ...     crs=32650)
+    >>> out = spread_counts(units, ["pop"], square_grid(units, 100), np.array([]), np.array([]),
+    ...                     unit_id="id", completeness=None, integer=True)
+    >>> out["pop"].tolist()
+    [3, 3, 3]
+    """
     pieces = _cut_cells(grid, units, unit_id)
     unit_index = pd.Index(units[unit_id])
     groups = unit_index.get_indexer(pieces[unit_id])
     n_units = len(unit_index)
     area = pieces.area.to_numpy()
     area_share = area / np.bincount(groups, weights=area, minlength=n_units)[groups]
-    piece_weight = _piece_weights(pieces, ancillary, weight)
+    piece_weight = _piece_weights(pieces, points, values)
     unit_weight = np.bincount(groups, weights=piece_weight, minlength=n_units)
     c = _completeness_per_unit(unit_index, unit_weight, completeness)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -533,9 +602,6 @@ def dasymetric_grid(
         totals = units[column].to_numpy(dtype=float)
         exact = totals[groups] * share
         out[column] = _largest_remainder(exact, groups, totals) if integer else exact
-    split = out["cell_id"].duplicated(keep=False)
-    suffix = "-" + out.loc[split, unit_id].astype(str)
-    out.loc[split, "cell_id"] = out.loc[split, "cell_id"] + suffix
     return gpd.GeoDataFrame(out, geometry=pieces.geometry.values, crs=units.crs)
 
 
@@ -590,11 +656,12 @@ def _check_whole(units: pd.DataFrame, counts: Sequence[str], unit_id: str) -> No
             raise InputError(msg, layer="units", column=column, rows=units.loc[fractional, unit_id])
 
 
-def _piece_weights(
-    pieces: gpd.GeoDataFrame, ancillary: gpd.GeoDataFrame | None, weight: str | None
-) -> np.ndarray:
+def _ancillary_points(
+    ancillary: gpd.GeoDataFrame | None, weight: str | None, crs: object
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ancillary features' representative points (in ``crs``) and weights, checked."""
     if ancillary is None or len(ancillary) == 0:
-        return np.zeros(len(pieces))
+        return np.array([], dtype=object), np.zeros(0)
     ancillary = check_geodataframe(
         ancillary, layer="ancillary", required=[weight] if weight else []
     )
@@ -603,7 +670,12 @@ def _piece_weights(
         values = ancillary[weight].to_numpy(dtype=float)
     else:
         values = np.ones(len(ancillary))
-    points = ancillary.to_crs(pieces.crs).representative_point().values
+    return ancillary.to_crs(crs).representative_point().values, values
+
+
+def _piece_weights(pieces: gpd.GeoDataFrame, points: np.ndarray, values: np.ndarray) -> np.ndarray:
+    if len(points) == 0:
+        return np.zeros(len(pieces))
     tree = shapely.STRtree(pieces.geometry.values)
     point_idx, piece_idx = tree.query(points, predicate="within")
     first = np.unique(point_idx, return_index=True)[1]  # a point on a shared edge counts once

@@ -98,8 +98,8 @@ def local_client(n_workers: int | None = None, *, memory_limit: str | int = "aut
     Returns
     -------
     dask.distributed.Client
-        Close it (and its cluster) with ``client.close(); client.cluster.close()``,
-        or use it in a ``with`` block.
+        Closing it (``client.close()``, or the end of a ``with`` block) closes
+        its cluster too.
 
     Examples
     --------
@@ -109,11 +109,11 @@ def local_client(n_workers: int | None = None, *, memory_limit: str | int = "aut
     """
     distributed = _distributed()
     workers = n_workers or os.cpu_count() or 1
-    cluster = distributed.LocalCluster(
+    # the client starts the cluster itself, so closing the client closes it too
+    client = distributed.Client(
         n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
         dashboard_address=":0",
     )  # fmt: skip
-    client = distributed.Client(cluster)
     _log_dashboard(client)
     return client
 
