@@ -274,3 +274,63 @@ def test_dasymetric_grid_on_the_cluster_equals_one_machine(client):
     totals = one.groupby("district")[counts].sum()
     census = districts.set_index("district")[counts].loc[totals.index]
     assert (totals.to_numpy() == census.to_numpy()).all()  # to the person
+
+
+# -- location models -----------------------------------------------------------------------
+def _blocks(seeds, penalty):
+    """Independent bounded instances side by side (one model, several parts)."""
+    from test_models_bounded import _instance, brute_force
+
+    parts = [_instance(seed) for seed in seeds]
+    n = sum(p[0].shape[0] for p in parts)
+    m = sum(p[0].shape[1] for p in parts)
+    costs = np.full((n, m), np.inf)
+    r = c = 0
+    for block, *_ in parts:
+        costs[r : r + block.shape[0], c : c + block.shape[1]] = block
+        r, c = r + block.shape[0], c + block.shape[1]
+    weights, loads, low, cap = (np.concatenate([p[i] for p in parts]) for i in range(1, 5))
+    optimum = sum(brute_force(*p, penalty=penalty) for p in parts)
+    model = svcnet.models.PMedian.from_cost_matrix(
+        costs, weights, p=None, capacity=cap, min_load=low, loads=loads, unserved_penalty=penalty
+    )
+    return model, optimum
+
+
+def test_a_bounded_model_on_the_cluster_is_solved_part_by_part_to_the_optimum(client):
+    model, optimum = _blocks(range(7, 13), penalty=4.0)
+    solution = model.solve(client=client)
+    svcnet.verify(solution, model)
+    assert solution.objective == pytest.approx(optimum, rel=1e-9)
+    assert solution.gap == 0 and solution.status == "optimal"
+    assert solution.details["parts"] >= 4 and solution.details["cluster_slots"] == 2
+
+
+def test_a_part_too_large_for_one_worker_is_tiled_with_a_bound_for_the_whole(client, monkeypatch):
+    from test_models_bounded import _moderate
+
+    from svcnet.distributed import _bounded
+
+    model = _moderate(3, n=90, m=20, cutoff=3.5, penalty=6.0)
+    exact = model.solve(method="exact")
+    assert exact.status == "optimal"
+    monkeypatch.setattr(_bounded, "GIANT_PAIRS", 100)  # decided here, on the driver
+    monkeypatch.setattr(_bounded, "TILE_PAIRS", 300)
+    start = time.perf_counter()
+    tiled = model.solve(client=client, time_limit=10, seed=1)
+    assert time.perf_counter() - start < 25
+    svcnet.verify(tiled, model)
+    assert "tiles on the cluster" in tiled.method and tiled.details["tiles"] >= 2
+    assert tiled.bound <= exact.objective * (1 + 1e-9)  # a bound of the whole model
+    assert exact.objective <= tiled.objective * (1 + 1e-9)
+    assert tiled.gap == pytest.approx((tiled.objective - tiled.bound) / tiled.objective)
+
+
+def test_other_models_solve_here_and_say_so(client, caplog):
+    rng = np.random.default_rng(11)
+    costs = rng.uniform(1, 10, (30, 8))
+    model = svcnet.models.PMedian.from_cost_matrix(costs, np.ones(30), p=3)
+    with caplog.at_level("WARNING"):
+        there = model.solve(client=client)
+    assert "solves in this process" in caplog.text
+    assert there.objective == model.solve().objective

@@ -125,6 +125,7 @@ class LocationModel:
         mip_gap: float = 0.0,
         seed: int = 0,
         method: str = "auto",
+        client: Any = None,
     ) -> Solution:
         """Solve the model.
 
@@ -141,6 +142,13 @@ class LocationModel:
             ``"exact"`` (proven optimal: bounds, and the MILP with HiGHS wherever
             they do not meet), ``"heuristic"`` (local search with a bound, where the
             model has one) or ``"auto"`` (exact where the instance is small enough).
+        client
+            Solve on a Dask cluster (a ``dask.distributed.Client``, a scheduler
+            address or ``"local"``): population-bounded :class:`PMedian` models
+            only, whose independent parts are solved side by side on the
+            workers and whose largest parts are cut into tiles there, with a
+            bound for the whole (see :mod:`svcnet.distributed`). Other models
+            solve in this process (and log that they do). None: this process.
 
         Returns
         -------
@@ -153,7 +161,14 @@ class LocationModel:
             raise InputError(f"mip_gap must be in [0, 1); got {mip_gap!r}")
         started = time.perf_counter()
         deadline = None if time_limit is None else started + time_limit
-        result = self._solve(deadline=deadline, mip_gap=mip_gap, seed=seed, method=method)
+        if client is not None and self._solves_on_cluster():
+            result = self._solve_on_cluster(client, time_limit=time_limit, mip_gap=mip_gap,
+                                            seed=seed, method=method)  # fmt: skip
+        else:
+            if client is not None:
+                logger.warning("%s solves in this process: only population-bounded PMedian "
+                               "models use client=", type(self).__name__)  # fmt: skip
+            result = self._solve(deadline=deadline, mip_gap=mip_gap, seed=seed, method=method)
         timings = dict(result.pop("timings", {}))
         timings["total"] = time.perf_counter() - started
         selected = np.unique(np.asarray(result.pop("selected"), dtype=np.int64))
@@ -183,6 +198,13 @@ class LocationModel:
             details=details,
             _geo=self._geo,
         )
+
+    def _solves_on_cluster(self) -> bool:
+        """Whether :meth:`solve` can use a Dask cluster (see :meth:`_solve_on_cluster`)."""
+        return False
+
+    def _solve_on_cluster(self, client: Any, **kwargs: Any) -> dict[str, Any]:
+        raise NotImplementedError
 
     def _assign(self, selected: np.ndarray, assignment: np.ndarray | None):
         """Default assignment: each demand row to its nearest open site (ties: lowest index)."""

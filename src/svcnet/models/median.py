@@ -357,6 +357,20 @@ class PMedian(LocationModel):
             fallback=None if self.unserved_penalty is None else self._fallback(),
         )  # fmt: skip
 
+    def _solves_on_cluster(self) -> bool:
+        return self.bounded
+
+    def _solve_on_cluster(self, client, *, time_limit, mip_gap, seed, method) -> dict[str, Any]:
+        """The bounded model's parts on a Dask cluster (:mod:`svcnet.distributed`)."""
+        from svcnet.distributed import _bounded, _cluster
+
+        with _cluster.cluster_for(client) as dask_client:
+            outcome = _bounded.solve_on_cluster(
+                dask_client, self._bounded_problem(), time_limit=time_limit, mip_gap=mip_gap,
+                seed=seed, method=method, exact_pairs=_EXACT_BOUNDED_PAIRS,
+            )  # fmt: skip
+        return self._bounded_result(outcome)
+
     def _solve_bounded(self, *, deadline, mip_gap, seed, method) -> dict[str, Any]:
         """Reduce and split, then MILP on small parts; bounds and heuristics on large ones.
 
@@ -365,6 +379,9 @@ class PMedian(LocationModel):
         problem = self._bounded_problem()
         outcome = bounded.solve(problem, deadline=deadline, mip_gap=mip_gap, seed=seed,
                                 method=method, exact_pairs=_EXACT_BOUNDED_PAIRS)  # fmt: skip
+        return self._bounded_result(outcome)
+
+    def _bounded_result(self, outcome: bounded.BoundedOutcome) -> dict[str, Any]:
         assignment = outcome.assignment
         served = assignment >= 0
         loads = np.bincount(assignment[served], self.loads[served], minlength=self.shape[1])

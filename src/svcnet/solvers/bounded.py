@@ -414,6 +414,17 @@ def solve(
         outcomes[k] = _solve_large(parts[k], deadline=share, mip_gap=mip_gap, seed=seed,
                                    method=method)  # fmt: skip
     timings["large parts"] = time.perf_counter() - t0
+    return combine(problem, reduced, outcomes, large, deadline=deadline, mip_gap=mip_gap,
+                   timings=timings)  # fmt: skip
+
+
+def combine(problem, reduced, outcomes, large, *, deadline, mip_gap, timings) -> BoundedOutcome:
+    """The parts' outcomes (by part number) put together in the model's numbering.
+
+    The objective and the bound add up over the independent parts (plus the
+    reduction's constant); ``large`` are the parts whose details are reported.
+    """
+    parts = reduced.parts
     assignment = np.full(problem.n, -1, dtype=np.int64)
     is_open = np.zeros(problem.m, dtype=bool)
     objective = bound = reduced.constant
@@ -839,7 +850,25 @@ def _decomposition_bound(part, multipliers, *, max_pairs, deadline, seed) -> flo
     bound on the optimum, at least the plain Lagrangian value at the same
     multipliers. Returns ``-inf`` when nothing could be computed.
     """
-    from svcnet.solvers import bounded_search as search
+    total, pieces = decomposition_pieces(part, multipliers, max_pairs=max_pairs)
+    left = float(sum(size for _, _, size in pieces))
+    for k in np.argsort([size for _, _, size in pieces], kind="stable"):
+        piece, lagrangian_piece, size = pieces[k]
+        share = _share(deadline, size, left)
+        left -= size
+        remaining = None if share is None else share - time.perf_counter()
+        total += piece_bound(piece, lagrangian_piece, time_limit=remaining, seed=seed)
+    return total
+
+
+def decomposition_pieces(part, multipliers, *, max_pairs):
+    """The pieces of :func:`_decomposition_bound`: the relaxed rows' total and each piece.
+
+    Returns ``(total, pieces)``: the crossing rows' terms, and per piece
+    ``(piece model or None, its Lagrangian value, its pairs)``. The bound is
+    ``total`` plus :func:`piece_bound` of every piece, in any order, on any
+    machine.
+    """
     from svcnet.solvers.bounded_instance import Part, tile_labels
     from svcnet.solvers.bounded_lagrange import knapsack_lp
 
@@ -858,17 +887,16 @@ def _decomposition_bound(part, multipliers, *, max_pairs, deadline, seed) -> flo
     values, _ = knapsack_lp(part, part.vals - lam[part.rows])
     site_term = np.where(part.existing, values, np.minimum(values, 0.0))
     sizes = np.bincount(pair_tile, minlength=count)
-    left = float(part.q)
-    for k in np.argsort(sizes, kind="stable"):
+    pieces = []
+    for k in range(count):
         sites = np.flatnonzero(site_tile == k)
         rows_in = np.flatnonzero(~cross & (low_tile == k))
         lagrangian_piece = float(row_term[rows_in].sum() + site_term[sites].sum())
-        share = _share(deadline, sizes[k], left)
-        left -= sizes[k]
         keep = pair_tile == k
         rows = np.unique(part.rows[keep])
         if sites.size == 0 or rows.size == 0 or not math.isfinite(lagrangian_piece):
-            total += lagrangian_piece if math.isfinite(lagrangian_piece) else 0.0
+            pieces.append((None, lagrangian_piece if math.isfinite(lagrangian_piece) else 0.0,
+                           int(sizes[k])))  # fmt: skip
             continue
         local_row = np.full(part.n, -1)
         local_row[rows] = np.arange(len(rows))
@@ -881,17 +909,28 @@ def _decomposition_bound(part, multipliers, *, max_pairs, deadline, seed) -> flo
                            load=part.load[rows], lo=part.lo[sites], hi=part.hi[sites],
                            fallback=fallback, penalized=True, existing=part.existing[sites],
                            p=None, row_ids=rows, site_ids=sites)  # fmt: skip
-        bound = -math.inf
-        remaining = None if share is None else share - time.perf_counter()
-        if remaining is None or remaining > 1.0:
-            try:
-                found = search.region_milp(piece, np.arange(piece.n), np.arange(piece.m),
-                                           binary_x=True, time_limit=remaining, mip_gap=1e-4,
-                                           seed=seed)  # fmt: skip
-                bound = found.result.bound
-            except (SolverError, InfeasibleError):
-                bound = -math.inf
-        logger.debug("decomposition piece %d: %d rows, %d sites, MILP bound %.6g vs %.6g",
-                     k, piece.n, piece.m, bound, lagrangian_piece)  # fmt: skip
-        total += max(bound, lagrangian_piece)
-    return total
+        pieces.append((piece, lagrangian_piece, int(sizes[k])))
+    return total, pieces
+
+
+def piece_bound(piece, lagrangian_piece: float, *, time_limit: float | None, seed: int) -> float:
+    """One piece's term of the decomposition bound: its MILP's dual bound, or its Lagrangian.
+
+    The better of the two; the MILP runs when there is more than a second.
+    """
+    from svcnet.solvers import bounded_search as search
+
+    if piece is None:
+        return lagrangian_piece
+    bound = -math.inf
+    if time_limit is None or time_limit > 1.0:
+        try:
+            found = search.region_milp(piece, np.arange(piece.n), np.arange(piece.m),
+                                       binary_x=True, time_limit=time_limit, mip_gap=1e-4,
+                                       seed=seed)  # fmt: skip
+            bound = found.result.bound
+        except (SolverError, InfeasibleError):
+            bound = -math.inf
+    logger.debug("decomposition piece: %d rows, %d sites, MILP bound %.6g vs %.6g",
+                 piece.n, piece.m, bound, lagrangian_piece)  # fmt: skip
+    return max(bound, lagrangian_piece)
