@@ -125,6 +125,20 @@ def test_network_costs_with_the_origins_as_search_sources(client, futian):
     assert_same_matrix(one, two)
 
 
+def test_snapping_tile_by_tile_gives_the_same_costs_and_reports(client, futian, monkeypatch):
+    from svcnet.distributed import _costs
+
+    monkeypatch.setattr(_costs, "SNAP_ON_CLUSTER_POINTS", 0)  # snap every layer on the cluster
+    kwargs = {"origin_id": "cell_id", "destination_id": "candidate_id", "cutoff": 15,
+              "weight": "travel_time"}  # fmt: skip
+    one = svcnet.costs_from_graph(futian.network, futian.population, futian.candidates, **kwargs)
+    two = svcnet.costs_from_graph(futian.network, futian.population, futian.candidates, **kwargs,
+                                  client=client, tile_m=1_000)  # fmt: skip
+    assert_same_matrix(one, two)
+    assert len(one.unreachable) > 1_000  # cells far from any street: their distances agree
+    pd.testing.assert_frame_equal(one.unreachable, two.unreachable, check_exact=True)
+
+
 def test_straight_line_costs_on_the_cluster_equal_one_machine(client):
     shenzhen = svcnet.datasets.load_shenzhen()
     cells = shenzhen.demand("pop")

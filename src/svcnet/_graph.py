@@ -774,13 +774,17 @@ class Snaps:
         return self.status == OK
 
 
-def snap_points(net: Network, xy: Floats, *, to: str, max_snap_m: float, role: str) -> Snaps:
+def snap_points(
+    net: Network, xy: Floats, *, to: str, max_snap_m: float, role: str, far_distance: bool = True
+) -> Snaps:
     """Snap points (metric coordinates) to the nearest segment or node.
 
     ``role`` is ``"start"`` for points travel leaves from, ``"end"`` for
     points it arrives at. A start must be able to reach the network's main
     component, an end must be reachable from it (when walking, both mean
-    being on the main component); the others get the status ISLAND.
+    being on the main component); the others get the status ISLAND. With
+    ``far_distance`` False, the points farther than ``max_snap_m`` from every
+    street keep an infinite distance (a part of a network cannot tell theirs).
     """
     n = len(xy)
     node = np.full(n, -1, dtype=np.int64)
@@ -790,7 +794,7 @@ def snap_points(net: Network, xy: Floats, *, to: str, max_snap_m: float, role: s
         status = np.where(found, OK, FAR).astype(np.int8)
         island = found.copy()
         island[found] = ~_connected(net, seg[found], t[found], role)
-        if (~found).any():  # how far they are, for the report
+        if far_distance and (~found).any():  # how far they are, for the report
             tree = shapely.STRtree(net.seg_geom)
             _, far = tree.query_nearest(
                 shapely.points(xy[~found]), return_distance=True, all_matches=False
@@ -1435,3 +1439,12 @@ def take_snaps(snaps: Snaps, points: Ints, seg_map: Ints, node_map: Ints) -> Sna
         dist=snaps.dist[points], leg=snaps.leg[points], status=status,
         place=_rows(snaps.place, points),
     )  # fmt: skip
+
+
+def far_distances(net: Network, xy: Floats) -> Floats:
+    """Metres from each point to the nearest segment of the network (for the report)."""
+    if not len(xy):
+        return np.zeros(0)
+    tree = shapely.STRtree(net.seg_geom)
+    _, far = tree.query_nearest(shapely.points(xy), return_distance=True, all_matches=False)
+    return far

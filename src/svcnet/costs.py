@@ -52,6 +52,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
 from collections.abc import Mapping, Sequence
@@ -573,6 +574,20 @@ def costs_from_points(
     )
 
 
+def _snap(
+    net: _graph.Network, xy: np.ndarray, snap_to: str, max_snap_m: float, role: str,
+    client: Any, tile_m: float | None,
+) -> _graph.Snaps:  # fmt: skip
+    """Snap points here, or tile by tile on a cluster when they are many (edge snapping)."""
+    if client is not None and snap_to == "edge":
+        from svcnet.distributed import _costs
+
+        if len(xy) > _costs.SNAP_ON_CLUSTER_POINTS:
+            return _costs.snap_on_cluster(client, net, xy, max_snap_m=max_snap_m, role=role,
+                                          tile_m=tile_m)  # fmt: skip
+    return _graph.snap_points(net, xy, to=snap_to, max_snap_m=max_snap_m, role=role)
+
+
 def _cluster_wanted(client: Any, cutoff: float | None, n_origins: int) -> bool:
     """Whether to run on a Dask cluster (a client given, or the work large enough)."""
     from svcnet.distributed._cluster import AUTO_CLUSTER_ROWS
@@ -831,36 +846,35 @@ def costs_from_graph(
     o_ids, d_ids = _ids(origins, origin_id), _ids(destinations, destination_id)
     to_dest = direction == "to_destination"
     o_xy, d_xy = _xy(origins, net.crs), _xy(destinations, net.crs)
-    o_snap = _graph.snap_points(
-        net, o_xy, to=snap_to, max_snap_m=max_snap_m,
-        role="start" if to_dest else "end",
-    )  # fmt: skip
-    d_snap = _graph.snap_points(
-        net, d_xy, to=snap_to, max_snap_m=max_snap_m,
-        role="end" if to_dest else "start",
-    )  # fmt: skip
-    bad_o, table_o = _unreachable("origin", o_ids, o_snap, max_snap_m)
-    bad_d, table_d = _unreachable("destination", d_ids, d_snap, max_snap_m)
-    origins_first = bool(o_snap.ok.sum() <= d_snap.ok.sum())
-    if cluster:
-        from svcnet.distributed import _cluster, _costs
+    with contextlib.ExitStack() as stack:
+        dask_client = None
+        if cluster:
+            from svcnet.distributed import _cluster, _costs
 
-        with _cluster.cluster_for(client, rows=len(o_ids)) as dask_client:
+            dask_client = stack.enter_context(_cluster.cluster_for(client, rows=len(o_xy)))
+        o_snap = _snap(net, o_xy, snap_to, max_snap_m, "start" if to_dest else "end",
+                       dask_client, tile_m)  # fmt: skip
+        d_snap = _snap(net, d_xy, snap_to, max_snap_m, "end" if to_dest else "start",
+                       dask_client, tile_m)  # fmt: skip
+        origins_first = bool(o_snap.ok.sum() <= d_snap.ok.sum())
+        if cluster:
             rows, cols, cost = _costs.graph_costs_on_cluster(
                 dask_client, net, o_snap, d_snap, o_xy, d_xy, origins_first=origins_first,
                 reverse=not to_dest if origins_first else to_dest, cutoff=cutoff,
                 tile_m=tile_m, batch_size=batch_size, progress=progress,
             )  # fmt: skip
-    elif origins_first:  # the origins are the sources
-        rows, cols, cost = _graph.network_costs(
-            net, o_snap, d_snap, reverse=not to_dest, cutoff=cutoff,
-            batch_size=batch_size, progress=progress,
-        )  # fmt: skip
-    else:  # the destinations are
-        cols, rows, cost = _graph.network_costs(
-            net, d_snap, o_snap, reverse=to_dest, cutoff=cutoff,
-            batch_size=batch_size, progress=progress,
-        )  # fmt: skip
+        elif origins_first:  # the origins are the sources
+            rows, cols, cost = _graph.network_costs(
+                net, o_snap, d_snap, reverse=not to_dest, cutoff=cutoff,
+                batch_size=batch_size, progress=progress,
+            )  # fmt: skip
+        else:  # the destinations are
+            cols, rows, cost = _graph.network_costs(
+                net, d_snap, o_snap, reverse=to_dest, cutoff=cutoff,
+                batch_size=batch_size, progress=progress,
+            )  # fmt: skip
+    bad_o, table_o = _unreachable("origin", o_ids, o_snap, max_snap_m)
+    bad_d, table_d = _unreachable("destination", d_ids, d_snap, max_snap_m)
     matrix = _csr(rows, cols, cost, (len(o_ids), len(d_ids)))
     logger.info(
         "%s costs: %d origins x %d destinations, %d pairs within cutoff %s",

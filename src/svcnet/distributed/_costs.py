@@ -30,7 +30,11 @@ from svcnet.distributed._tiles import BoxIndex, Tile, check_tile_m, choose_tile_
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["point_costs_on_cluster", "graph_costs_on_cluster", "network_halo_m"]
+__all__ = ["point_costs_on_cluster", "graph_costs_on_cluster", "network_halo_m",
+           "snap_on_cluster", "SNAP_ON_CLUSTER_POINTS"]  # fmt: skip
+
+#: Points above which snapping (to edges) is done tile by tile on the cluster.
+SNAP_ON_CLUSTER_POINTS = 100_000
 
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
@@ -141,6 +145,60 @@ def _segment_tree(net: _graph.Network) -> shapely.STRtree:
         low[curved] = np.minimum(low[curved], c_low[curve])
         high[curved] = np.maximum(high[curved], c_high[curve])
     return shapely.STRtree(shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1]))
+
+
+def _tile_snaps(part: _graph.Network, segments: Ints, xy: Floats, max_snap_m: float,
+                role: str) -> tuple[Ints, Floats, Floats, NDArray[np.int8], Floats]:  # fmt: skip
+    """Snap a tile's points to its part of the network; segments numbered as the whole's."""
+    if not len(segments):  # no street near the tile: every point is too far
+        n = len(xy)
+        return (np.full(n, -1, dtype=np.int64), np.zeros(n), np.full(n, np.inf),
+                np.full(n, _graph.FAR, dtype=np.int8), np.full((n, 2), np.nan))  # fmt: skip
+    snaps = _graph.snap_points(part, xy, to="edge", max_snap_m=max_snap_m, role=role,
+                               far_distance=False)  # fmt: skip
+    seg = np.where(snaps.seg >= 0, segments[np.maximum(snaps.seg, 0)], -1)
+    return seg, snaps.t, snaps.dist, snaps.status, snaps.place
+
+
+def snap_on_cluster(client: Any, net: _graph.Network, xy: Floats, *, max_snap_m: float,
+                    role: str, tile_m: float | None = None,
+                    progress: bool = True) -> _graph.Snaps:  # fmt: skip
+    """:func:`svcnet._graph.snap_points` to edges, tile by tile on the cluster: the same snaps.
+
+    A tile's points can only snap to segments within ``max_snap_m`` of its
+    square, so its part of the network holds them all, in the whole's order
+    (ties go to the lowest segment either way). The distances of the points
+    too far from every street are measured here, on the whole network.
+
+    Examples
+    --------
+    >>> snaps = snap_on_cluster(client, net, xy, max_snap_m=300.0, role="start")  # doctest: +SKIP
+    """
+    reach = float(max_snap_m) * (1 + 1e-9) + 1.0
+    side = choose_tile_m(xy, reach, _n_workers(client)) if tile_m is None else max(tile_m, reach)
+    tiles = make_tiles(xy, tile_m=side, halo_m=reach)
+    tree = _segment_tree(net)
+    arguments = []
+    for tile in tiles:
+        segments = np.sort(tree.query(shapely.box(*tile.box))).astype(np.int64)
+        part, _, _ = _graph.sub_network(net, segments)
+        arguments.append((part, segments, xy[tile.rows], max_snap_m, role))
+    results = run_tasks(client, _tile_snaps, arguments, desc="snapping by tile",
+                        progress=progress)  # fmt: skip
+    n = len(xy)
+    seg = np.full(n, -1, dtype=np.int64)
+    t, dist = np.zeros(n), np.full(n, np.inf)
+    status = np.full(n, _graph.FAR, dtype=np.int8)
+    place = np.full((n, 2), np.nan)
+    for tile, (s, tt, d, st, pl) in zip(tiles, results, strict=True):
+        seg[tile.rows], t[tile.rows], dist[tile.rows] = s, tt, d
+        status[tile.rows], place[tile.rows] = st, pl
+    far = np.flatnonzero(seg < 0)
+    if len(far):
+        dist[far] = _graph.far_distances(net, xy[far])
+    return _graph.Snaps(on_edges=True, seg=seg, t=t, node=np.full(n, -1, dtype=np.int64),
+                        dist=dist, leg=dist / net.metres_per_unit, status=status,
+                        place=place)  # fmt: skip
 
 
 class _ByPlace:
