@@ -224,6 +224,7 @@ def test_a_scenario_runs_on_the_scheduler_given(client, tiny, tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert f"Tiny: planning centers on the Dask cluster at {address}" in printed
+    assert "Dask dashboard: http://" in printed
     assert "Solved on a Dask cluster (2 task slots): 2 parts" in printed
     name = "centers/community_service_centers_sites.csv"
     here, there = pd.read_csv(tmp_path / "here" / name), pd.read_csv(tmp_path / "there" / name)

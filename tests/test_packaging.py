@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names of the PyPI packages where they differ
 CONDA_NAMES = {"h3": "h3-py"}
 # conda-only packages: what PyPI wheels bundle and conda-forge ships separately
-CONDA_ONLY = {"coincbc", "distributed"}  # distributed: PyPI's dask[distributed] extra
+CONDA_ONLY = {"coincbc"}
 
 
 def _name(requirement: str) -> str:

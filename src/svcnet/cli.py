@@ -9,11 +9,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,14 +119,33 @@ def _plan(path: Path, out: Path, time_limit: float | None, scheduler: str | None
 
     started = time.perf_counter()
     scenario = load_scenario(path)
-    where = _where(scheduler or scenario.scheduler)
-    sys.stdout.write(f"{scenario.name}: planning {', '.join(scenario.services)}{where}\n")
-    written = run_scenario(scenario, out, time_limit=time_limit, on_plan=_print_scenario_plan,
-                           scheduler=scheduler)  # fmt: skip
+    chosen = scheduler or scenario.scheduler
+    sys.stdout.write(f"{scenario.name}: planning {', '.join(scenario.services)}{_where(chosen)}\n")
+    with _client(chosen) as client:
+        written = run_scenario(scenario, out, time_limit=time_limit,
+                               on_plan=_print_scenario_plan, scheduler=client)  # fmt: skip
     elapsed = time.perf_counter() - started
     sys.stdout.write(f"\nWrote {len(written)} files to {out} in {elapsed:.1f} s:\n")
     sys.stdout.write("".join(f"  {_relative(p, out)}\n" for p in written))
     return 0
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None) -> Iterator[Any]:
+    """A client of the scheduler (or of a local cluster), its dashboard printed; None: here."""
+    if scheduler is None:
+        yield None
+        return
+    from svcnet.distributed import connect, local_client
+
+    client = local_client() if scheduler == "local" else connect(scheduler)
+    link = getattr(client, "dashboard_link", None)
+    if link:
+        sys.stdout.write(f"Dask dashboard: {link}\n")
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _where(scheduler: str | None) -> str:
