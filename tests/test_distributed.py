@@ -38,7 +38,6 @@ pytest.importorskip("dask.distributed")
 def client():
     with local_client(2, memory_limit="3GiB") as dask_client:
         yield dask_client
-        dask_client.cluster.close()
 
 
 @pytest.fixture(scope="module")

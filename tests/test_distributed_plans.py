@@ -33,8 +33,7 @@ DEAD = "tcp://127.0.0.1:9"  # the discard port: nothing listens there
 def client():
     client = local_client(2, memory_limit="3GiB")
     yield client
-    client.close()
-    client.cluster.close()
+    client.close()  # and its cluster
 
 
 # =========================================================================================

@@ -161,10 +161,7 @@ def cluster_for(client: Any, *, rows: int = 0) -> Iterator[Any]:
         yield resolved
     finally:
         if owned and resolved is not None:
-            cluster = getattr(resolved, "cluster", None)
-            resolved.close()
-            if cluster is not None:
-                cluster.close()
+            resolved.close()  # a LocalCluster started by local_client closes with its client
 
 
 def worker_memory(client: Any) -> int | None:
@@ -241,14 +238,19 @@ def run_tasks(
     >>> run_tasks(client, pow, [(2, 3), (3, 2)], desc="powers")  # doctest: +SKIP
     [8, 9]
     """
+    import dask
+
     distributed = _distributed()
     batch = next(_TASK_NUMBERS)
     name = getattr(function, "__name__", "task").strip("_")
-    futures = [
-        client.submit(function, *args, key=f"svcnet-{name}-{os.getpid()}-{batch}-{i}",
-                      pure=False, retries=2)
-        for i, args in enumerate(arguments)
-    ]  # fmt: skip
+    # the data travels inside each task (not scattered ahead): the scheduler keeps it, so the
+    # tasks of a lost worker can run again elsewhere; large tasks are meant, so no warning
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4GB"}):
+        futures = [
+            client.submit(function, *args, key=f"svcnet-{name}-{os.getpid()}-{batch}-{i}",
+                          pure=False, retries=2)
+            for i, args in enumerate(arguments)
+        ]  # fmt: skip
     position = {future.key: i for i, future in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
     with progress_bar(total=len(futures), desc=desc, unit="task", disable=not progress) as bar:
