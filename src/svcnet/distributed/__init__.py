@@ -1,13 +1,17 @@
 """Beyond one process: the same calls, run on a Dask cluster.
 
-:func:`svcnet.costs_from_graph`, :func:`svcnet.costs_from_points` and the
-access measures take ``client=``: a ``dask.distributed.Client``, a scheduler
-address, or ``"local"`` for a :class:`~dask.distributed.LocalCluster` started
-for the call. The work is cut into square tiles of the origins, each with a
-halo as wide as the cutoff reaches (:func:`make_tiles`), computed on the
+:func:`svcnet.costs_from_graph`, :func:`svcnet.costs_from_points`, the 2SFCA
+family of :mod:`svcnet.access`, :func:`svcnet.demand.dasymetric_grid`,
+:func:`svcnet.plan_centers` and :meth:`svcnet.models.PMedian.solve`
+(population-bounded models) take ``client=``: a ``dask.distributed.Client``,
+a scheduler address, or ``"local"`` for a :class:`~dask.distributed.LocalCluster`
+started for the call. Costs are cut into square tiles of the origins, each with
+a halo as wide as the cutoff reaches (:func:`make_tiles`), computed on the
 workers and stitched so that the result equals the one-machine result value
 for value: every cost is the same sum of the same numbers, every 2SFCA ratio
-the same sum taken in the same order.
+the same sum taken in the same order, every unit's population spread the same.
+Plans and models are solved part by part on the workers, with a bound for the
+whole.
 
 Examples
 --------
