@@ -4,6 +4,7 @@ The cluster is a LocalCluster of two worker processes (spawned: the tasks are
 module-level functions of svcnet, never functions of this file).
 """
 
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -299,3 +300,15 @@ def test_shenzhen_on_the_cluster_agrees_with_one_machine_within_the_bounds(clien
     served = there.sites["population_served"].to_numpy(float)
     assert served.sum() + unserved == pytest.approx(people, rel=1e-9)
     assert ((served >= 15_000 - 1e-6) & (served <= 20_000 + 1e-6)).all()
+
+
+def test_the_bed_planners_take_a_client_and_give_the_same_plan(client):
+    region = _futian_part()
+    kwargs = {"time_limit": 60, "seed": 0, "total_beds": 100}
+    here = svcnet.plan_child_welfare(region, **kwargs)  # the eldercare machinery
+    there = svcnet.plan_child_welfare(region, **kwargs, client=client)
+    assert here.solver_gap <= 1e-3 and there.solver_gap <= 1e-3  # solved: no time-limit luck
+    pd.testing.assert_frame_equal(here.assignment, there.assignment, check_exact=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(here.sites.drop(columns="geometry")),
+                                  pd.DataFrame(there.sites.drop(columns="geometry")))
+    assert "client" in inspect.signature(svcnet.plan_shelters).parameters

@@ -42,8 +42,10 @@ YAML anchors and merge keys (``<<: *defaults``) work as usual.
 
 ``scheduler`` is the address of a running Dask scheduler (or ``local`` for a
 cluster started on this machine for the run): the planners that take
-``client=`` (``centers``) compute their travel costs and solve their models
-on its workers, with the same results; the others run in this process.
+``client=`` compute their travel costs on its workers, with the same results
+(``centers`` also solves its districts' models there; ``eldercare``,
+``child_welfare`` and ``shelters`` solve theirs here); ``charity`` runs in
+this process.
 ``svcnet plan --scheduler ADDRESS`` overrides it. A scheduler that does not
 answer within 10 s stops the run before any work, with an error naming it.
 

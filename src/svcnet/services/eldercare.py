@@ -133,6 +133,7 @@ def plan_eldercare(
     time_limit: float | None = 60.0,
     mip_gap: float = 1e-3,
     seed: int = 0,
+    client: Any = None,
 ) -> Plan:
     """Plan eldercare beds: how many beds to put at which sites.
 
@@ -198,6 +199,10 @@ def plan_eldercare(
         (0.5); False for no split.
     time_limit, mip_gap, seed
         Passed to HiGHS; the plan's ``solver`` reports the status, bound and gap.
+    client
+        Compute the travel times on a Dask cluster (a ``dask.distributed.Client``,
+        a scheduler address or ``"local"``): the same minutes, value for value
+        (:func:`svcnet.costs_from_graph`); the bed model is solved here.
 
     Returns
     -------
@@ -273,7 +278,7 @@ def plan_eldercare(
         fill_gaps=fill_gaps, least=least.value, block=block, most=max_beds_per_site,
         area_per_bed=None if area is None else area.value, minutes=travel_minutes, mode=mode,
         speed=speed, share=None if share is None else share.value, time_limit=time_limit,
-        mip_gap=mip_gap, seed=seed,
+        mip_gap=mip_gap, seed=seed, client=client,
     )  # fmt: skip
 
 
@@ -297,6 +302,7 @@ def plan_child_welfare(
     time_limit: float | None = 60.0,
     mip_gap: float = 1e-3,
     seed: int = 0,
+    client: Any = None,
 ) -> Plan:
     """Plan child-welfare beds with the eldercare machinery (:func:`plan_eldercare`).
 
@@ -328,6 +334,8 @@ def plan_child_welfare(
         sets none for child welfare).
     time_limit, mip_gap, seed
         Passed to HiGHS.
+    client
+        As in :func:`plan_eldercare`.
 
     Returns
     -------
@@ -364,7 +372,7 @@ def plan_child_welfare(
         expand_existing=expand_existing, candidates=candidates, fill_gaps=fill_gaps,
         least=min_beds_per_site, block=block, most=max_beds_per_site, area_per_bed=None,
         minutes=travel_minutes, mode=mode, speed=speed, share=private_share,
-        time_limit=time_limit, mip_gap=mip_gap, seed=seed,
+        time_limit=time_limit, mip_gap=mip_gap, seed=seed, client=client,
     )  # fmt: skip
 
 
@@ -373,7 +381,8 @@ def plan_child_welfare(
 # =========================================================================================
 def _plan_beds(region, wording, *, group, rate, norms, notes, total, existing, existing_beds,
                expand_existing, candidates, fill_gaps, least, block, most, area_per_bed,
-               minutes, mode, speed, share, time_limit, mip_gap, seed) -> Plan:  # fmt: skip
+               minutes, mode, speed, share, time_limit, mip_gap, seed,
+               client=None) -> Plan:  # fmt: skip
     block, least, most = check_sizes(block, least, most)
     minutes = positive(minutes, "travel_minutes")
     if mode not in ("walk", "drive"):
@@ -400,7 +409,7 @@ def _plan_beds(region, wording, *, group, rate, norms, notes, total, existing, e
     network = region.network if region.has_network else None
     travel = travel_minutes(
         cells, sites, network=network, max_minutes=minutes, speed_m_per_min=speed_value,
-        mode=mode,
+        mode=mode, client=client,
     )  # fmt: skip
     notes += list(travel.notes)
     reach = within_catchment(travel.matrix, minutes)

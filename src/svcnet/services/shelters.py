@@ -115,6 +115,7 @@ def plan_shelters(
     time_limit: float = 40.0,
     mip_gap: float = 0.0,
     seed: int = 0,
+    client: Any = None,
 ) -> Plan:
     """Plan shelter sites: the fewest that give every resident a place within reach.
 
@@ -168,6 +169,10 @@ def plan_shelters(
     seed
         Solver seed: the same inputs and seed give the same plan (when no
         solving step stops at the time limit, which depends on the machine).
+    client
+        Compute the walking times on a Dask cluster (a ``dask.distributed.Client``,
+        a scheduler address or ``"local"``): the same minutes, value for value
+        (:func:`svcnet.costs_from_graph`); the covering models are solved here.
 
     Returns
     -------
@@ -283,6 +288,7 @@ def plan_shelters(
         network=region.network,
         max_minutes=norms.reach_minutes,
         speed_m_per_min=norms.speed.value,
+        client=client,
     )
     notes += list(travel.notes)
     matrix = travel.matrix
