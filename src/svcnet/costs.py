@@ -557,13 +557,7 @@ def costs_from_points(
     elif cutoff is None:
         matrix = _dense_distances(o_xy, d_xy)
     else:
-        slack = cutoff * (1 + 1e-9) + 1e-9
-        pairs = cKDTree(o_xy).sparse_distance_matrix(cKDTree(d_xy), slack, output_type="ndarray")
-        rows = pairs["i"].astype(np.int64)
-        cols = pairs["j"].astype(np.int64)
-        dist = np.hypot(*(o_xy[rows] - d_xy[cols]).T)
-        keep = dist <= cutoff
-        matrix = _csr(rows[keep], cols[keep], dist[keep], (n_o, n_d))
+        matrix = _csr(*straight_pairs(o_xy, d_xy, cutoff), (n_o, n_d))
     return CostMatrix(
         matrix=matrix,
         origin_ids=_ids(origins, origin_id),
@@ -572,6 +566,28 @@ def costs_from_points(
         mode="straight",
         cutoff=cutoff,
     )
+
+
+def straight_pairs(
+    o_xy: np.ndarray, d_xy: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(origin, destination, metres) of the pairs within ``cutoff`` as the crow flies.
+
+    Found with k-d trees; each distance is ``hypot`` of the coordinate
+    differences (the same arithmetic wherever the pair is computed).
+
+    Examples
+    --------
+    >>> straight_pairs(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0], [9.0, 9.0]]), 6.0)
+    (array([0]), array([0]), array([5.]))
+    """
+    slack = cutoff * (1 + 1e-9) + 1e-9
+    pairs = cKDTree(o_xy).sparse_distance_matrix(cKDTree(d_xy), slack, output_type="ndarray")
+    rows = pairs["i"].astype(np.int64)
+    cols = pairs["j"].astype(np.int64)
+    dist = np.hypot(*(o_xy[rows] - d_xy[cols]).T)
+    keep = dist <= cutoff
+    return rows[keep], cols[keep], dist[keep]
 
 
 def _snap(

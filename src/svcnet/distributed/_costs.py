@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import shapely
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 
 from svcnet import _graph
 from svcnet.distributed._cluster import check_memory, run_tasks
@@ -72,13 +71,10 @@ def _pairs_estimate(n_rows: int, n_box: int, box_area: float, halo_m: float) -> 
 # =========================================================================================
 def _tile_point_costs(o_xy: Floats, d_xy: Floats, rows: Ints, cols: Ints, cutoff: float) -> Triples:
     """One tile's straight-line pairs within ``cutoff``, numbered as the whole."""
-    slack = cutoff * (1 + 1e-9) + 1e-9
-    pairs = cKDTree(o_xy).sparse_distance_matrix(cKDTree(d_xy), slack, output_type="ndarray")
-    r = pairs["i"].astype(np.int64)
-    c = pairs["j"].astype(np.int64)
-    dist = np.hypot(*(o_xy[r] - d_xy[c]).T)
-    keep = dist <= cutoff
-    return rows[r[keep]], cols[c[keep]], dist[keep]
+    from svcnet.costs import straight_pairs
+
+    r, c, dist = straight_pairs(o_xy, d_xy, cutoff)
+    return rows[r], cols[c], dist
 
 
 def point_costs_on_cluster(
