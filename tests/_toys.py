@@ -26,3 +26,19 @@ def count_verify_calls(monkeypatch, module):
 
     monkeypatch.setattr(module, "verify", counting)
     return calls
+
+
+def check_center_plan(plan, people: float, low: float = 15_000, high: float = 20_000) -> None:
+    """A center plan keeps its bounds, its sums and its ranks (``people``: the region's)."""
+    sites = plan.sites
+    new = sites[sites["status"] == "new"]
+    assert new["population_served"].between(low, high).all()
+    assert (sites["population_served"] <= high).all()
+    served = plan.assignment.dropna(subset=["site_id"])
+    by_site = served.groupby("site_id")["pop"].sum()
+    assert by_site.reindex(sites["site_id"]).tolist() == sites["population_served"].tolist()
+    total = sites["population_served"].sum() + plan.unserved["pop"].sum()
+    assert abs(total - people) <= 1e-6 * max(people, 1.0)
+    assert new["rank"].tolist() == list(range(1, len(new) + 1))
+    assert all(r.startswith(("serves", "existing center")) for r in sites["reason"])
+    assert (sites["area_pieces"] >= 1).all()

@@ -15,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from _toys import UTM50, count_verify_calls
+from _toys import UTM50, check_center_plan, count_verify_calls
 from shapely.geometry import Point, box
 
 import svcnet
@@ -97,29 +97,13 @@ def plans(request, client):
     return region, here, there, verified
 
 
-def _check(region: Region, plan) -> None:
-    """What test_centers checks of a plan: the bounds, the sums and the ranks."""
-    sites = plan.sites
-    new = sites[sites["status"] == "new"]
-    assert new["population_served"].between(15_000, 20_000).all()
-    assert (sites["population_served"] <= 20_000).all()
-    served = plan.assignment.dropna(subset=["site_id"])
-    by_site = served.groupby("site_id")["pop"].sum()
-    assert by_site.reindex(sites["site_id"]).tolist() == sites["population_served"].tolist()
-    total = sites["population_served"].sum() + plan.unserved["pop"].sum()
-    assert total == pytest.approx(region.population["pop"].sum())
-    assert new["rank"].tolist() == list(range(1, len(new) + 1))
-    assert all(r.startswith(("serves", "existing center")) for r in sites["reason"])
-    assert (sites["area_pieces"] >= 1).all()
-
-
 # =========================================================================================
 # plan_centers with a client
 # =========================================================================================
 def test_a_plan_on_the_cluster_is_the_plan_made_here(plans):
     region, here, there, verified = plans
     for plan in (here, there):
-        _check(region, plan)
+        check_center_plan(plan, region.population["pop"].sum())
         assert [r["part"] for r in plan.solver][-1] == "total"
         assert all(r["gap"] == 0.0 for r in plan.solver if "gap" in r)
         assert plan.solver_gap == 0.0
@@ -294,12 +278,7 @@ def test_shenzhen_on_the_cluster_agrees_with_one_machine_within_the_bounds(clien
     assert two["bound"] <= one["objective"] * (1 + 1e-9)
     assert two["gap"] == pytest.approx((two["objective"] - two["bound"]) / two["objective"])
     assert np.isfinite(two["gap"]) and 0 <= two["gap"] < 1
-    # the same cells, people and bounds: served + unserved adds up, every new center in bounds
-    people = float(shenzhen.population["pop"].sum())
-    unserved = float(there.summary().loc["total", "unserved"])
-    served = there.sites["population_served"].to_numpy(float)
-    assert served.sum() + unserved == pytest.approx(people, rel=1e-9)
-    assert ((served >= 15_000 - 1e-6) & (served <= 20_000 + 1e-6)).all()
+    check_center_plan(there, float(shenzhen.population["pop"].sum()))
 
 
 def test_the_bed_planners_take_a_client_and_give_the_same_plan(client):

@@ -133,6 +133,25 @@ class Network:
         return _Pieces.build(self)
 
     @cached_property
+    def extent_tree(self) -> shapely.STRtree:
+        """An R-tree of the segments' extents (their geometry, curves included)."""
+        a, b = _rows(self.node_xy, self.seg_a), _rows(self.node_xy, self.seg_b)
+        low, high = np.minimum(a, b), np.maximum(a, b)
+        curved = np.flatnonzero(self.seg_curve >= 0)
+        if len(curved) and len(self.curve_xy):
+            starts = self.curve_ptr[:-1]
+            c_low = np.minimum.reduceat(self.curve_xy, starts, axis=0)
+            c_high = np.maximum.reduceat(self.curve_xy, starts, axis=0)
+            curve = self.seg_curve[curved]
+            low[curved] = np.minimum(low[curved], c_low[curve])
+            high[curved] = np.maximum(high[curved], c_high[curve])
+        return shapely.STRtree(shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1]))
+
+    def segments_in(self, box: tuple[float, float, float, float]) -> Ints:
+        """The segments whose extent meets ``box`` (minx, miny, maxx, maxy), ascending."""
+        return np.sort(self.extent_tree.query(shapely.box(*box))).astype(np.int64)
+
+    @cached_property
     def node_tree(self) -> tuple[cKDTree, Ints]:
         used = np.zeros(self.n_nodes, dtype=bool)
         used[self.seg_a] = True

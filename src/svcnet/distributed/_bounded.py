@@ -158,7 +158,7 @@ def solve_giant(client: Any, part: Any, *, seconds: float | None, mip_gap: float
     """One part decomposed into tiles on the workers, its borders repaired here (module notes)."""
     from svcnet.solvers import bounded_lagrange as lagr
     from svcnet.solvers import bounded_search as search
-    from svcnet.solvers.bounded_instance import tiles
+    from svcnet.solvers.bounded_instance import tile_labels, tiles
 
     started = time.perf_counter()
     deadline = None if seconds is None else started + seconds
@@ -167,11 +167,11 @@ def solve_giant(client: Any, part: Any, *, seconds: float | None, mip_gap: float
         return None if seconds is None else started + fraction * seconds
 
     first = lagr.subgradient(part, deadline=until(0.05), max_iterations=400, exact=False)
-    pieces = tiles(part, TILE_PAIRS)
-    total, bound_pieces = bounded.decomposition_pieces(part, first.multipliers,
-                                                       max_pairs=TILE_PAIRS)  # fmt: skip
-    if len(bound_pieces) != len(pieces):  # the same labels make both: never expected
-        raise SolverError("the tiles of the solution and of the bound differ")
+    labels = tile_labels(part, TILE_PAIRS)  # one tiling for the solution and the bound
+    pieces = tiles(part, TILE_PAIRS, labels)
+    total, bound_pieces = bounded.decomposition_pieces(
+        part, first.multipliers, max_pairs=TILE_PAIRS, labels=labels
+    )
     slots = _slots(client)
     tile_seconds = None if seconds is None else TILE_SHARE * max(deadline - time.perf_counter(), 1)
     arguments = [

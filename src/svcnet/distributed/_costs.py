@@ -20,7 +20,6 @@ import math
 from typing import Any
 
 import numpy as np
-import shapely
 from numpy.typing import NDArray
 
 from svcnet import _graph
@@ -126,23 +125,6 @@ def network_halo_m(net: _graph.Network, cutoff: float) -> float:
     return float(cutoff * per_unit * (1 + 1e-9) + 1.0)
 
 
-def _segment_tree(net: _graph.Network) -> shapely.STRtree:
-    """An R-tree of the segments' extents (their geometry, curves included)."""
-    a, b = net.node_xy[net.seg_a], net.node_xy[net.seg_b]
-    low, high = np.minimum(a, b), np.maximum(a, b)
-    curved = np.flatnonzero(net.seg_curve >= 0)
-    if len(curved) and len(net.curve_xy):
-        starts = net.curve_ptr[:-1]
-        c_low = np.column_stack([np.minimum.reduceat(net.curve_xy[:, i], starts)
-                                 for i in range(2)])  # fmt: skip
-        c_high = np.column_stack([np.maximum.reduceat(net.curve_xy[:, i], starts)
-                                  for i in range(2)])  # fmt: skip
-        curve = net.seg_curve[curved]
-        low[curved] = np.minimum(low[curved], c_low[curve])
-        high[curved] = np.maximum(high[curved], c_high[curve])
-    return shapely.STRtree(shapely.box(low[:, 0], low[:, 1], high[:, 0], high[:, 1]))
-
-
 def _tile_snaps(part: _graph.Network, segments: Ints, xy: Floats, max_snap_m: float,
                 role: str) -> tuple[Ints, Floats, Floats, NDArray[np.int8], Floats]:  # fmt: skip
     """Snap a tile's points to its part of the network; segments numbered as the whole's."""
@@ -173,10 +155,9 @@ def snap_on_cluster(client: Any, net: _graph.Network, xy: Floats, *, max_snap_m:
     reach = float(max_snap_m) * (1 + 1e-9) + 1.0
     side = choose_tile_m(xy, reach, _n_workers(client)) if tile_m is None else max(tile_m, reach)
     tiles = make_tiles(xy, tile_m=side, halo_m=reach)
-    tree = _segment_tree(net)
     arguments = []
     for tile in tiles:
-        segments = np.sort(tree.query(shapely.box(*tile.box))).astype(np.int64)
+        segments = net.segments_in(tile.box)
         part, _, _ = _graph.sub_network(net, segments)
         arguments.append((part, segments, xy[tile.rows], max_snap_m, role))
     results = run_tasks(client, _tile_snaps, arguments, desc="snapping by tile",
@@ -251,7 +232,6 @@ def graph_costs_on_cluster(
     """
     halo_m = network_halo_m(net, cutoff)
     tiles = _tiles(client, o_xy, tile_m, halo_m)
-    tree = _segment_tree(net)
     src_snap, tgt_snap = (o_snap, d_snap) if origins_first else (d_snap, o_snap)
     sources = _ByPlace(src_snap)
     dest_index = BoxIndex(d_xy)
@@ -259,7 +239,7 @@ def graph_costs_on_cluster(
     worst = 0.0
     for tile in tiles:
         box = tile.box
-        segments = np.sort(tree.query(shapely.box(*box))).astype(np.int64)
+        segments = net.segments_in(box)
         part, seg_map, node_map = _graph.sub_network(net, segments)
         kept = segments if src_snap.on_edges else np.flatnonzero(node_map >= 0)
         src_ids = sources.on(kept)  # every source on the part, as the whole inserts them

@@ -861,19 +861,20 @@ def _decomposition_bound(part, multipliers, *, max_pairs, deadline, seed) -> flo
     return total
 
 
-def decomposition_pieces(part, multipliers, *, max_pairs):
+def decomposition_pieces(part, multipliers, *, max_pairs, labels=None):
     """The pieces of :func:`_decomposition_bound`: the relaxed rows' total and each piece.
 
     Returns ``(total, pieces)``: the crossing rows' terms, and per piece
     ``(piece model or None, its Lagrangian value, its pairs)``. The bound is
     ``total`` plus :func:`piece_bound` of every piece, in any order, on any
-    machine.
+    machine. ``labels`` are :func:`~svcnet.solvers.bounded_instance.tile_labels`
+    already computed.
     """
     from svcnet.solvers.bounded_instance import Part, tile_labels
     from svcnet.solvers.bounded_lagrange import knapsack_lp
 
     lam = np.asarray(multipliers, float)
-    _, site_tile, count = tile_labels(part, max_pairs)
+    _, site_tile, count = labels if labels is not None else tile_labels(part, max_pairs)
     pair_tile = site_tile[part.cols]
     starts = part.indptr[:-1]
     has = np.diff(part.indptr) > 0

@@ -325,7 +325,9 @@ def _p_range(problem, lo, hi, usable, penalized) -> tuple[int, int]:
     return least, max(least, most)
 
 
-def tiles(part: Part, max_pairs: int) -> list[Part]:
+def tiles(
+    part: Part, max_pairs: int, labels: tuple[np.ndarray, np.ndarray, int] | None = None
+) -> list[Part]:
     """Split a part into compact pieces of at most ``max_pairs`` pairs, dropping crossing pairs.
 
     Rows are split in two recursively: by the difference of their hop distances
@@ -333,7 +335,7 @@ def tiles(part: Part, max_pairs: int) -> list[Part]:
     pairs. Each site goes to the piece holding most of the load it can reach. A
     solution of every piece, put together, is a solution of the part (only
     pairs were removed). Each piece's ``row_ids`` and ``site_ids`` are positions
-    in ``part``.
+    in ``part``. ``labels`` are :func:`tile_labels` already computed.
 
     Examples
     --------
@@ -345,7 +347,7 @@ def tiles(part: Part, max_pairs: int) -> list[Part]:
     >>> sorted(piece.row_ids.tolist() for piece in tiles(part, 2))
     [[0, 1], [2, 3]]
     """
-    row_tile, site_tile, count = tile_labels(part, max_pairs)
+    row_tile, site_tile, count = labels if labels is not None else tile_labels(part, max_pairs)
     n, m = part.n, part.m
     pieces = []
     for k in range(count):
