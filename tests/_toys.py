@@ -1,6 +1,7 @@
-"""Builders shared by the planner tests: toy grids and a spy on svcnet.verify."""
+"""Builders shared by the planner tests: toy grids, a spy on svcnet.verify, plan checks."""
 
 import geopandas as gpd
+import pytest
 from shapely.geometry import box
 
 UTM50 = "EPSG:32650"
@@ -42,3 +43,30 @@ def check_center_plan(plan, people: float, low: float = 15_000, high: float = 20
     assert new["rank"].tolist() == list(range(1, len(new) + 1))
     assert all(r.startswith(("serves", "existing center")) for r in sites["reason"])
     assert (sites["area_pieces"] >= 1).all()
+
+
+def check_charity_plan(plan, region, group: str = "pop") -> None:
+    """What every charity plan must hold: one point per unit and level, every cell assigned."""
+    sites = plan.sites
+    assert sites["site_id"].is_unique
+    # every unit of every planned level has exactly one point
+    for record in plan.solver:
+        if record["status"] == "skipped":
+            assert record["level"] not in set(sites["level"])
+            continue
+        level = record["level"]
+        assert (sites["level"] == level).sum() == record["units"]
+    # each cell goes to the point of its lowest-level unit
+    lowest = plan.unit_level
+    assignment = plan.assignment
+    assert (assignment["site_id"] == lowest + ":" + assignment["unit"]).all()
+    assert set(assignment["site_id"]) <= set(sites["site_id"])
+    total = float(region.population[group].sum())
+    assert plan.unserved.empty
+    for level in set(sites["level"]):
+        assert sites[sites["level"] == level]["population_served"].sum() == pytest.approx(total)
+    assert sites["capacity"].isna().all()
+    assert set(sites["status"]) <= {"existing", "new"}
+    existing = sites["status"] == "existing"
+    assert sites.loc[existing, "kind"].isin(["post_office", "telecom"]).all()
+    assert sites["reason"].str.contains(" point of ").all()

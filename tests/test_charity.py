@@ -7,7 +7,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
-from _toys import UTM50, count_verify_calls, grid
+from _toys import UTM50, check_charity_plan, count_verify_calls, grid
 from shapely.geometry import Point, box
 
 import svcnet
@@ -55,33 +55,6 @@ def _points(kind, rows):
     )
 
 
-def _check(plan, region, group="pop"):
-    """What every charity plan must hold."""
-    sites = plan.sites
-    assert sites["site_id"].is_unique
-    # every unit of every planned level has exactly one point
-    for record in plan.solver:
-        if record["status"] == "skipped":
-            assert record["level"] not in set(sites["level"])
-            continue
-        level = record["level"]
-        assert (sites["level"] == level).sum() == record["units"]
-    # each cell goes to the point of its lowest-level unit
-    lowest = plan.unit_level
-    assignment = plan.assignment
-    assert (assignment["site_id"] == lowest + ":" + assignment["unit"]).all()
-    assert set(assignment["site_id"]) <= set(sites["site_id"])
-    total = float(region.population[group].sum())
-    assert plan.unserved.empty
-    for level in set(sites["level"]):
-        assert sites[sites["level"] == level]["population_served"].sum() == pytest.approx(total)
-    assert sites["capacity"].isna().all()
-    assert set(sites["status"]) <= {"existing", "new"}
-    existing = sites["status"] == "existing"
-    assert sites.loc[existing, "kind"].isin(["post_office", "telecom"]).all()
-    assert sites["reason"].str.contains(" point of ").all()
-
-
 # ------------------------------------------------------------------ hand-built answers
 
 
@@ -103,7 +76,7 @@ def test_a_unit_with_one_outlet_gets_it(verify_calls):
     )
     assert "POST1 post office" in site["reason"]
     assert verify_calls == ["PMedian"]
-    _check(plan, region)
+    check_charity_plan(plan, region)
 
 
 def test_the_point_minimises_the_total_walk():
@@ -163,7 +136,7 @@ def test_a_higher_point_inside_a_lower_unit_is_its_point():
     assert solver["district"]["shared"] == 1 and solver["district"]["solved"] == 1
     assert any("stands in" in n for n in plan.notes)
     assert plan.assignment.set_index("cell_id").loc["e1", "site_id"] == "community:East"
-    _check(plan, region)
+    check_charity_plan(plan, region)
 
 
 def test_points_are_not_shared_when_told_not_to():
@@ -202,7 +175,7 @@ def test_given_communities_stand_in_and_every_unit_gets_a_point():
     assert sites.loc["community:empty", "population_served"] == 0
     table = plan.summary()
     assert {"point_district", "within_10min_community", "minutes_district"} <= set(table)
-    _check(plan, region)
+    check_charity_plan(plan, region)
 
 
 def test_a_unit_without_outlets_or_buildings_gets_a_modelled_point():
@@ -230,7 +203,7 @@ def test_levels_the_region_lacks_are_skipped_with_the_reason():
     assert solver["city"]["status"] == "skipped"
     assert "no city boundaries" in solver["city"]["reason"]
     assert any("No subdistrict points" in n for n in plan.notes)
-    _check(plan, region)
+    check_charity_plan(plan, region)
 
 
 def test_bad_arguments_are_named():
@@ -248,7 +221,7 @@ def test_a_region_without_boundaries_is_one_unit(tmp_path):
     plan = plan_charity(region, outlets=_points("facility", [("o", 120, 50, "post_office")]))
     assert plan.sites["site_id"].tolist() == ["community:plain"]
     assert plan.sites["location_id"].tolist() == ["o"]
-    _check(plan, region)
+    check_charity_plan(plan, region)
     assert plan.compare(plan).loc["sites", "difference"] == 0
     assert all(path.exists() for path in plan.to_files(tmp_path))
 
@@ -307,7 +280,7 @@ def test_candidate_buildings_that_are_an_outlets_building_are_dropped():
     note = next(n for n in plan.notes if "dropped as duplicates" in n)
     assert "2 candidate buildings" in note and "1 within 10 m of an outlet" in note
     assert "中国电信大楼" in note and "1 within 10 m of a candidate of the same name" in note
-    _check(plan, region)
+    check_charity_plan(plan, region)
 
 
 def _street_graph():
@@ -349,7 +322,7 @@ def test_straight_line_fallbacks_are_noted_and_warned_once(caplog):
         "svcnet.services.charity"
     ]
     assert "held back" in caplog.records[-1].getMessage()
-    _check(plan, region)
+    check_charity_plan(plan, region)
     # without a street network the notes say so, as the other planners' do
     plain = plan_charity(Region(cells, name="plain"), outlets=_points("facility", []))
     assert any("No street network" in n and "x 1.3" in n for n in plain.notes)
@@ -363,7 +336,7 @@ def test_futian_invariants_and_time():
     started = time.perf_counter()
     plan = plan_charity(region)
     assert time.perf_counter() - started < 60
-    _check(plan, region)
+    check_charity_plan(plan, region)
     sites = plan.sites.set_index("site_id")
     assert sites.loc["district:福田区", "status"] == "existing"  # at a telecom building
     assert sites.loc["community:福田区", "shared_with"] == "district:福田区"

@@ -196,8 +196,11 @@ def test_nearest_and_indicators_from_cluster_costs_equal_one_machine(client, fut
         futian.network, futian.population, futian.candidates, weight="travel_time",
         cutoff=15, origin_id="cell_id", destination_id="candidate_id", client=client,
     )  # fmt: skip
-    pd.testing.assert_frame_equal(svcnet.costs.nearest(walk_costs, k=3),
-                                  svcnet.costs.nearest(cluster_costs, k=3), check_exact=True)
+    pd.testing.assert_frame_equal(
+        svcnet.costs.nearest(walk_costs, k=3),
+        svcnet.costs.nearest(cluster_costs, k=3),
+        check_exact=True,
+    )
     near_one = access.nearest_cost(walk_costs)
     near_two = access.nearest_cost(cluster_costs)
     assert np.array_equal(near_one, near_two)
@@ -205,8 +208,9 @@ def test_nearest_and_indicators_from_cluster_costs_equal_one_machine(client, fut
     west = people.geometry.centroid.x < people.geometry.centroid.x.median()
     units = np.where(west, "west", "east")
     tables = [
-        indicators.unit_table(units, people[["pop", "pop_60plus"]], value=near,
-                              threshold=[5, 10, 15])  # fmt: skip
+        indicators.unit_table(
+            units, people[["pop", "pop_60plus"]], value=near, threshold=[5, 10, 15]
+        )  # fmt: skip
         for near in (near_one, near_two)
     ]
     pd.testing.assert_frame_equal(*tables, check_exact=True)

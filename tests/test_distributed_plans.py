@@ -15,15 +15,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from _toys import UTM50, check_center_plan, count_verify_calls
+from _toys import UTM50, check_center_plan, check_charity_plan, count_verify_calls
 from shapely.geometry import Point, box
 
 import svcnet
-from svcnet import Region
+from svcnet import Region, cli
 from svcnet.cli import main
 from svcnet.distributed import local_client
 from svcnet.scenario import ScenarioError, load_scenario
-from svcnet.services import centers, plan_centers
+from svcnet.services import _charity_points, _charity_walks, centers, plan_centers
 
 pytest.importorskip("dask.distributed")
 
@@ -254,9 +254,10 @@ def test_the_scheduler_key_is_checked_and_client_is_not_a_parameter(tiny):
     assert load_scenario(tiny).scheduler is None
 
 
-def test_the_help_names_the_scheduler_option(capsys):
+@pytest.mark.parametrize("command", ["plan", "demo"])
+def test_the_help_names_the_scheduler_option(command, capsys):
     with pytest.raises(SystemExit):
-        main(["plan", "--help"])
+        main([command, "--help"])
     text = capsys.readouterr().out
     assert "--scheduler ADDRESS" in text and "Dask" in text
 
@@ -289,5 +290,114 @@ def test_the_bed_planners_take_a_client_and_give_the_same_plan(client):
     assert here.solver_gap <= 1e-3 and there.solver_gap <= 1e-3  # solved: no time-limit luck
     pd.testing.assert_frame_equal(here.assignment, there.assignment, check_exact=True)
     pd.testing.assert_frame_equal(pd.DataFrame(here.sites.drop(columns="geometry")),
-                                  pd.DataFrame(there.sites.drop(columns="geometry")))
+                                  pd.DataFrame(there.sites.drop(columns="geometry")))  # fmt: skip
     assert "client" in inspect.signature(svcnet.plan_shelters).parameters
+
+
+# =========================================================================================
+# plan_charity with a client
+# =========================================================================================
+def _walk_clients(monkeypatch) -> list:
+    """Spy on the charity planner's walks: the ``client`` each computation was given."""
+    clients = []
+    real = _charity_walks.travel_minutes
+
+    def spy(*args, client=None, **kwargs):
+        clients.append(client)
+        return real(*args, client=client, **kwargs)
+
+    monkeypatch.setattr(_charity_walks, "travel_minutes", spy)
+    return clients
+
+
+@pytest.mark.parametrize("name", list(REGIONS))
+def test_the_charity_plan_on_the_cluster_is_the_plan_made_here(client, name, monkeypatch):
+    region = REGIONS[name]()
+    verified = count_verify_calls(monkeypatch, _charity_points)
+    here = svcnet.plan_charity(region)
+    solved_here = len(verified)
+    clients = _walk_clients(monkeypatch)
+    there = svcnet.plan_charity(region, client=client)
+    for plan in (here, there):
+        check_charity_plan(plan, region)
+    columns = ["site_id", "location_id", "status"]
+    assert there.sites[columns].values.tolist() == here.sites[columns].values.tolist()
+    minutes = [c for c in here.assignment.columns if c.startswith("minutes")]
+    assert {"minutes", "minutes_before", "minutes_nearest", "minutes_district"} <= set(minutes)
+    for column in minutes:  # bit for bit, no tolerance
+        assert np.array_equal(there.assignment[column], here.assignment[column]), column
+    pd.testing.assert_frame_equal(there.assignment, here.assignment, check_exact=True)
+    assert there.notes == here.notes
+    timeless = [[{k: v for k, v in r.items() if k != "seconds"} for r in p.solver]
+                for p in (here, there)]  # fmt: skip
+    assert timeless[0] == timeless[1]
+    # a walk per level and one to every point on the cluster; the per-unit walks here
+    on_cluster = [client] * (len(there.parameters["levels"]) + 1)
+    assert [c for c in clients if c is not None] == on_cluster
+    assert clients[-len(on_cluster) :] == on_cluster
+    assert solved_here > 0 and len(verified) == 2 * solved_here  # 1-medians here, checked
+
+
+def test_the_charity_planner_refuses_a_bad_client_before_any_walk(monkeypatch):
+    clients = _walk_clients(monkeypatch)
+    with pytest.raises(svcnet.errors.InputError, match="client must be a dask.distributed.Client"):
+        svcnet.plan_charity(_toy(), client=42)
+    assert clients == []
+
+
+# =========================================================================================
+# svcnet demo --scheduler
+# =========================================================================================
+def test_the_demo_reaches_a_scheduler_that_does_not_answer_first(tmp_path):
+    out = tmp_path / "demo"
+    command = [sys.executable, "-m", "svcnet.cli", "--quiet", "demo", "--out", str(out),
+               "--scheduler", DEAD]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 2
+    assert elapsed < 15, elapsed
+    assert done.stderr.startswith(f"svcnet: error: the Dask scheduler at {DEAD} ")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not out.exists()  # stopped before any work
+
+
+@pytest.fixture
+def demo_calls(monkeypatch) -> list:
+    """The demo on a toy region with two made-up planners (one takes ``client=``), no files."""
+    calls = []
+
+    def takes_client(region, *, time_limit, client=None):
+        address = None if client is None else client.scheduler.address
+        calls.append(("takes_client", client, address))
+
+    def runs_here(region, *, time_limit):
+        calls.append(("runs_here", None, None))
+
+    plans = [("first", takes_client, 1.0), ("second", runs_here, 1.0)]
+    monkeypatch.setattr(svcnet.datasets, "load_futian", _toy)
+    monkeypatch.setattr(svcnet.datasets, "load_shenzhen", _toy)
+    monkeypatch.setattr(cli, "_demo_plans", lambda region, time_limit: plans)
+    monkeypatch.setattr(cli, "_region_outputs", lambda region, out: [])
+    monkeypatch.setattr(cli, "_plan_outputs", lambda region, name, plan, out: [])
+    return calls
+
+
+def test_the_demo_passes_the_client_to_the_planners_that_take_one(
+    client, demo_calls, tmp_path, capsys
+):
+    address = client.scheduler.address
+    assert main(["--quiet", "demo", "--out", str(tmp_path), "--scheduler", address]) == 0
+    printed = capsys.readouterr().out
+    assert f"svcnet demo: planning on the Dask cluster at {address}" in printed
+    assert [name for name, *_ in demo_calls] == ["takes_client", "runs_here"] * 2
+    given = [(c, at) for name, c, at in demo_calls if name == "takes_client"]
+    assert all(at == address for _, at in given)
+    assert all(c.status == "closed" for c, _ in given)  # the demo's own connection, closed
+    assert len(client.scheduler_info()["workers"]) == 2  # the fixture's cluster is still up
+
+
+def test_without_a_scheduler_the_demo_passes_no_client(demo_calls, tmp_path, capsys):
+    assert main(["--quiet", "demo", "--out", str(tmp_path)]) == 0
+    assert "Dask" not in capsys.readouterr().out
+    assert demo_calls == [("takes_client", None, None), ("runs_here", None, None)] * 2

@@ -42,10 +42,10 @@ YAML anchors and merge keys (``<<: *defaults``) work as usual.
 
 ``scheduler`` is the address of a running Dask scheduler (or ``local`` for a
 cluster started on this machine for the run): the planners that take
-``client=`` compute their travel costs on its workers, with the same results
-(``centers`` also solves its districts' models there; ``eldercare``,
-``child_welfare`` and ``shelters`` solve theirs here); ``charity`` runs in
-this process.
+``client=`` (all of :data:`SERVICES`) compute their travel costs on its
+workers, with the same results (``centers`` also solves its districts' models
+there; ``eldercare``, ``child_welfare``, ``shelters`` and ``charity`` solve
+theirs here, and ``charity`` walks each unit's few candidate points here too).
 ``svcnet plan --scheduler ADDRESS`` overrides it. A scheduler that does not
 answer within 10 s stops the run before any work, with an error naming it.
 

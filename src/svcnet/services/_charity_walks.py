@@ -26,22 +26,35 @@ logger = logging.getLogger(__name__)
 __all__ = ["walks", "level_minutes", "Nearest", "nearest_points", "held_back_warnings"]
 
 
-def walks(origins, destinations, network, max_minutes: float, speed: float):
+def walks(
+    origins, destinations, network, max_minutes: float, speed: float, client: Any = None
+) -> TravelMinutes:
     """Walking minutes on the network, or straight lines when no destination is on it.
 
     (The network costs fail when every destination is off the network; the
     straight line x the detour is what they fall back to for such points.)
+    ``client``: compute them on this Dask cluster (the same minutes), None here.
     """
     try:
         return travel_minutes(
-            origins, destinations, network=network, max_minutes=max_minutes, speed_m_per_min=speed
+            origins,
+            destinations,
+            network=network,
+            max_minutes=max_minutes,
+            speed_m_per_min=speed,
+            client=client,
         )
     except IndexError:
         if network is None:
             raise
         logger.info("charity: no destination on the network; straight lines instead")
         straight = travel_minutes(
-            origins, destinations, network=None, max_minutes=max_minutes, speed_m_per_min=speed
+            origins,
+            destinations,
+            network=None,
+            max_minutes=max_minutes,
+            speed_m_per_min=speed,
+            client=client,
         )
         note = (
             f"No point is within {MAX_SNAP_M:g} m of a street of the network: walks to the "
@@ -50,8 +63,13 @@ def walks(origins, destinations, network, max_minutes: float, speed: float):
         return TravelMinutes(straight.matrix, straight.straight, "straight line", (note,))
 
 
-def level_minutes(plan_levels: list[Level], cells, places, region, speed) -> dict[str, Any]:
-    """Each cell's walk to its unit's point, level by level."""
+def level_minutes(
+    plan_levels: list[Level], cells, places, region, speed, client: Any = None
+) -> dict[str, Any]:
+    """Each cell's walk to its unit's point, level by level (one walk per level).
+
+    ``client``: a Dask client to compute the walks on (the same minutes), None here.
+    """
     points_of = {}
     for level in plan_levels:
         points = level.points
@@ -61,7 +79,8 @@ def level_minutes(plan_levels: list[Level], cells, places, region, speed) -> dic
         index = {u: i for i, u in enumerate(points["unit"])}
         target = np.asarray([index[u] for u in level.labels])
         diagonal = max(math.dist(g.bounds[:2], g.bounds[2:]) for g in level.layer.geometry)
-        travel = walks(cells, frame, region.network, (2.0 * diagonal + 1_000.0) / speed, speed)
+        reach = (2.0 * diagonal + 1_000.0) / speed
+        travel = walks(cells, frame, region.network, reach, speed, client)
         from svcnet.models._base import pair_costs
 
         values = pair_costs(travel.matrix.tocsr(), np.arange(len(cells)), target)
@@ -88,12 +107,15 @@ class Nearest:
     cutoff: float
 
 
-def nearest_points(plan_levels, cells, region, speed: float, walk_minutes: float) -> Nearest:
+def nearest_points(
+    plan_levels, cells, region, speed: float, walk_minutes: float, client: Any = None
+) -> Nearest:
     """The walks of "before" (points at existing outlets) and to the nearest point, per cell.
 
     One walking-time computation from every cell to every point of the plan
-    (each location once), up to three times ``walk_minutes``; its notes say
-    where walks fall back to straight lines.
+    (each location once), up to three times ``walk_minutes``, on the Dask
+    cluster of ``client`` when one is given; its notes say where walks fall
+    back to straight lines.
     """
     frames = [lv.points for lv in plan_levels if len(lv.points)]
     points = pd.concat(frames, ignore_index=True).drop_duplicates("location_id")
@@ -101,7 +123,7 @@ def nearest_points(plan_levels, cells, region, speed: float, walk_minutes: float
         {"status": points["status"].to_numpy()}, geometry=list(points["geometry"]), crs=region.crs
     )
     cutoff = 3.0 * float(walk_minutes)
-    travel = walks(cells, locations, region.network, cutoff, speed)
+    travel = walks(cells, locations, region.network, cutoff, speed, client)
     matrix = travel.matrix.tocsr()
     existing = np.flatnonzero(locations["status"].to_numpy() == "existing")
     return Nearest(

@@ -28,6 +28,7 @@ from typing import Any
 import geopandas as gpd
 
 from svcnet import standards
+from svcnet.distributed._cluster import cluster_for
 from svcnet.plan import Plan
 from svcnet.services._charity_levels import check_numbers, planned_levels, wanted_levels
 from svcnet.services._charity_outlets import DUPLICATE_M, OUTLET_SERVICES, gather_places
@@ -55,6 +56,7 @@ def plan_charity(
     group: str = "pop",
     time_limit: float = 60.0,
     seed: int = 0,
+    client: Any = None,
 ) -> Plan:
     """Plan a hierarchical network of charity donation points, one per unit and level.
 
@@ -96,6 +98,14 @@ def plan_charity(
         least one second; a unit's 1-median is small and usually takes far less).
     seed
         Solver seed.
+    client
+        Compute the walking times on a Dask cluster (a ``dask.distributed.Client``,
+        a scheduler address or ``"local"``, reached before any walk): the walks
+        from every cell to its unit's point at each level and to the nearest
+        point, the same minutes, value for value (:func:`svcnet.costs_from_graph`),
+        so the same plan. The per-unit walks (one small computation per unit,
+        to the outlets and buildings weighed for its point) are small and run
+        here, as do the 1-medians. None (default): everything in this process.
 
     Returns
     -------
@@ -140,7 +150,10 @@ def plan_charity(
     Raises
     ------
     InputError
-        Unknown group or levels, bad outlets or candidates, a bad tolerance.
+        Unknown group or levels, bad outlets or candidates, a bad tolerance, a
+        ``client`` that is not a Dask client (nor an address or ``"local"``).
+    ClusterError
+        The scheduler at the address given as ``client`` did not answer.
 
     Examples
     --------
@@ -157,6 +170,13 @@ def plan_charity(
     >>> plan = plan_charity(region, levels=["district"])
     >>> plan.sites[["site_id", "status", "location_id"]].values.tolist()
     [['district:D', 'existing', 'p1']]
+
+    On a Dask cluster (a client of a running scheduler, or one started here):
+
+    >>> import svcnet
+    >>> from svcnet.distributed import local_client
+    >>> with local_client(2) as client:  # doctest: +SKIP
+    ...     plan = plan_charity(svcnet.datasets.load_futian(), client=client)
     """
     started = time.perf_counter()
     deadline = started + float(time_limit)
@@ -170,7 +190,7 @@ def plan_charity(
     places, place_notes = gather_places(region, outlets, candidates)
     notes += place_notes
     people = cells[group].to_numpy(dtype=float)
-    with held_back_warnings() as held:
+    with cluster_for(client) as cluster, held_back_warnings() as held:  # None: this process
         for number, level in enumerate(plan_levels):
             plan_level(
                 level,
@@ -186,8 +206,8 @@ def plan_charity(
                 seed,
                 walk_minutes,
             )
-        minutes = level_minutes(plan_levels, cells, places, region, speed.value)
-        nearest = nearest_points(plan_levels, cells, region, speed.value, walk_minutes)
+        minutes = level_minutes(plan_levels, cells, places, region, speed.value, cluster)
+        nearest = nearest_points(plan_levels, cells, region, speed.value, walk_minutes, cluster)
     if nearest.notes and region.network is not None:
         notes += [
             f"{nearest.notes[0]} The outlets and buildings weighed for each point are walked "
