@@ -146,6 +146,24 @@ def test_straight_line_costs_on_the_cluster_equal_one_machine(client):
     two = svcnet.costs_from_points(cells, sites, cutoff=1_000, client=client, tile_m=4_000)
     assert one.matrix.nnz > 100_000
     assert_same_matrix(one, two)
+    # on the city's data: nearest, 2SFCA and the indicators by district, value for value
+    pd.testing.assert_frame_equal(svcnet.costs.nearest(one, k=2), svcnet.costs.nearest(two, k=2),
+                                  check_exact=True)  # fmt: skip
+    supply = np.random.default_rng(9).integers(0, 300, one.shape[1]).astype(float)
+    people = cells["weight"]
+    ratio_one = access.two_step_fca(one, people, supply, max_cost=800)
+    ratio_two = access.two_step_fca(two, people, supply, max_cost=800, client=client)
+    assert np.array_equal(ratio_one, ratio_two) and ratio_one.max() > 0
+    near_one, near_two = access.nearest_cost(one), access.nearest_cost(two)
+    assert np.array_equal(near_one, near_two)
+    district = shenzhen.population.set_index("cell_id").loc[cells["cell_id"], "district"]
+    groups = pd.DataFrame({"pop": people.to_numpy()})
+    tables = [
+        indicators.unit_table(district.to_numpy(), groups, value=near, threshold=[500, 1_000])
+        for near in (near_one, near_two)
+    ]
+    pd.testing.assert_frame_equal(*tables, check_exact=True)
+    assert tables[0].loc["total", "pop"] == people.sum() and len(tables[0]) > 5
 
 
 def test_a_cluster_needs_a_cutoff(client, futian):

@@ -16,6 +16,7 @@ from svcnet.models import PMedian, verify
 from svcnet.solvers import bounded
 from svcnet.solvers import bounded_lagrange as lagr
 from svcnet.solvers import bounded_search as search
+from svcnet.solvers.bounded_greedy import greedy_areas
 from svcnet.solvers.bounded_instance import Part, reduce_problem, tiles
 
 # ---------------------------------------------------------------------------- brute force
@@ -169,7 +170,9 @@ def test_large_path_brute_force(seed):
 # ---------------------------------------------------------------------------- bounds
 
 
-def _moderate(seed, n=60, m=18, cutoff=4.0, penalty=None):
+def _moderate(seed, n=60, m=18, cutoff=4.0, penalty=None, shares=(4, 7)):
+    """Random points on a 10 x 10 square; each site serves between total/shares[1] and
+    total/shares[0] of the weight."""
     rng = np.random.default_rng(seed)
     xy_d = rng.uniform(0, 10, (n, 2))
     xy_s = rng.uniform(0, 10, (m, 2))
@@ -181,8 +184,8 @@ def _moderate(seed, n=60, m=18, cutoff=4.0, penalty=None):
         dist,
         weights,
         p=None,
-        capacity=total / 4,
-        min_load=total / 7,
+        capacity=total / shares[0],
+        min_load=total / shares[1],
         unserved_penalty=penalty or 6.0,
     )
     return model
@@ -410,3 +413,32 @@ def test_greedy_areas_serve_separate_clusters_whole():
                       p=None, row_ids=np.arange(6), site_ids=np.arange(2))  # fmt: skip
     assignment, is_open = greedy_areas(part)
     assert assignment.tolist() == [0, 0, 0, 1, 1, 1] and is_open.tolist() == [True, True]
+
+
+def test_lns_moves_to_large_regions_when_small_ones_stall(monkeypatch):
+    """With a deadline, the region search goes on with large regions once small ones stop
+    improving; its plan stays feasible, its objective is recomputed from the rows, and it is
+    no better than the MILP optimum of the whole part."""
+    model = _moderate(90, n=240, m=48, cutoff=3.0, shares=(10, 16))
+    (part,) = reduce_problem(model._bounded_problem(), split=False).parts
+    start = greedy_areas(part)
+    assert start is not None and start[1].sum() >= 6
+    sizes = []
+    real_region = search._region
+
+    def spy(part_, assignment, is_open, seed_site, size):
+        sizes.append(size)
+        return real_region(part_, assignment, is_open, seed_site, size)
+
+    monkeypatch.setattr(search, "_region", spy)
+    before = part.objective(start[0])
+    assignment, is_open, objective, regions = search.lns(
+        part, *start, deadline=time.perf_counter() + 60.0, size=2, max_size=3,
+        region_seconds=2.0, large=(6, 6, 5.0),
+    )  # fmt: skip
+    assert max(sizes) == 6 and min(sizes) == 2 and 0 < regions <= len(sizes)
+    assert search.feasible(part, assignment, is_open)
+    assert objective == pytest.approx(part.objective(assignment)) and objective <= before
+    exact = search.region_milp(part, np.arange(part.n), np.arange(part.m), time_limit=60)
+    assert exact.result.status == "optimal"
+    assert objective >= exact.result.objective - 1e-6 * abs(objective)

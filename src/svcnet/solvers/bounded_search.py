@@ -41,6 +41,13 @@ logger = logging.getLogger(__name__)
 __all__ = ["TransportLP", "RegionResult", "region_milp", "site_search", "round_assignment", "lns"]
 
 
+LARGE_REGIONS = (12, 16, 12.0)
+"""Sites per region, growth limit and seconds per MILP when small regions stall (:func:`lns`)."""
+
+STALL_REGIONS = 40
+"""Regions in a row without improvement after which :func:`lns` moves to large regions."""
+
+
 def _expired(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() >= deadline
 
@@ -768,6 +775,7 @@ def lns(
     max_size: int = 8,
     max_failures: int | None = None,
     target: float = -math.inf,
+    large: tuple[int, int, float] | None = LARGE_REGIONS,
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Improve a single-sourcing solution by exact MILPs on regions of neighbouring sites.
 
@@ -780,6 +788,15 @@ def lns(
     ``max_size``), or, without a deadline, the search stops. It also stops at
     the deadline, after ``max_failures`` regions in a row without improvement,
     or once the objective reaches ``target``.
+
+    With a deadline, once regions of ``max_size`` sites no longer improve (a
+    pass without improvement) or :data:`STALL_REGIONS` regions in a row have
+    not improved, the search goes on with ``large = (size, max_size, seconds)``:
+    regions of that many sites (growing the same way), each MILP given that
+    many seconds. Only
+    such regions can change the number of sites when most of them are near
+    their minimum load: ``k`` sites at about the minimum hold too few rows for
+    ``k + 1`` unless ``k`` is large. None: no large regions.
 
     Returns
     -------
@@ -795,11 +812,23 @@ def lns(
     while not _expired(deadline) and objective > target:
         if max_failures is not None and failures >= max_failures:
             break
+        can_grow = deadline is not None and large is not None and current < large[0]
+        if can_grow and failures >= STALL_REGIONS:
+            grown = _larger(large, objective, regions, new_sites)
+            current, max_size, region_seconds, new_sites = grown
+            failures, queue, improved_in_pass = 0, [], True  # a fresh pass at the new size
+            tried.clear()
         if not queue:
             if regions and not improved_in_pass:
-                if deadline is None or current >= max_size:
+                if deadline is None:
                     break
-                current += 1
+                if current < max_size:
+                    current += 1
+                elif can_grow:
+                    grown = _larger(large, objective, regions, new_sites)
+                    current, max_size, region_seconds, new_sites = grown
+                else:
+                    break
                 tried.clear()
             opens = np.flatnonzero(is_open)
             if opens.size == 0:
@@ -830,6 +859,14 @@ def lns(
         else:
             failures += 1
     return assignment, is_open, objective, regions
+
+
+def _larger(large, objective, regions, new_sites):
+    """The large regions' size, growth limit, seconds and new sites (``lns`` moving up)."""
+    size, max_size, seconds = large
+    logger.debug("lns: small regions stalled at %.6g after %d; now regions of %d sites",
+                 objective, regions, size)  # fmt: skip
+    return size, max_size, seconds, None if new_sites is None else max(new_sites, 3 * size)
 
 
 def _region(part: Part, assignment: np.ndarray, is_open: np.ndarray, seed_site: int,
