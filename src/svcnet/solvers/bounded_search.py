@@ -793,10 +793,9 @@ def lns(
     pass without improvement) or :data:`STALL_REGIONS` regions in a row have
     not improved, the search goes on with ``large = (size, max_size, seconds)``:
     regions of that many sites (growing the same way), each MILP given that
-    many seconds. Only
-    such regions can change the number of sites when most of them are near
-    their minimum load: ``k`` sites at about the minimum hold too few rows for
-    ``k + 1`` unless ``k`` is large. None: no large regions.
+    many seconds. Only such regions can change the number of sites when most
+    of them are near their minimum load: ``k`` sites at about the minimum hold
+    too few rows for ``k + 1`` unless ``k`` is large. None: no large regions.
 
     Returns
     -------
