@@ -364,40 +364,39 @@ def test_the_demo_reaches_a_scheduler_that_does_not_answer_first(tmp_path):
 
 @pytest.fixture
 def demo_calls(monkeypatch) -> list:
-    """The demo on a toy region with two made-up planners (one takes ``client=``), no files."""
+    """The demo on a toy region with a made-up planner (recording its keywords), no files."""
     calls = []
 
-    def takes_client(region, *, time_limit, client=None):
-        address = None if client is None else client.scheduler.address
-        calls.append(("takes_client", client, address))
+    def planner(region, *, time_limit, **extra):
+        client = extra.get("client")
+        calls.append((sorted(extra), client, None if client is None else client.scheduler.address))
 
-    def runs_here(region, *, time_limit):
-        calls.append(("runs_here", None, None))
-
-    plans = [("first", takes_client, 1.0), ("second", runs_here, 1.0)]
     monkeypatch.setattr(svcnet.datasets, "load_futian", _toy)
     monkeypatch.setattr(svcnet.datasets, "load_shenzhen", _toy)
-    monkeypatch.setattr(cli, "_demo_plans", lambda region, time_limit: plans)
+    monkeypatch.setattr(cli, "_demo_plans", lambda region, time_limit: [("first", planner, 1.0)])
     monkeypatch.setattr(cli, "_region_outputs", lambda region, out: [])
     monkeypatch.setattr(cli, "_plan_outputs", lambda region, name, plan, out: [])
     return calls
 
 
-def test_the_demo_passes_the_client_to_the_planners_that_take_one(
-    client, demo_calls, tmp_path, capsys
-):
+def test_every_planner_of_the_demo_takes_a_client():
+    for region in (_toy(), svcnet.datasets.load_futian()):
+        for name, planner, _ in cli._demo_plans(region, 1.0):
+            assert "client" in inspect.signature(planner).parameters, name
+
+
+def test_the_demo_passes_the_client_to_its_planners(client, demo_calls, tmp_path, capsys):
     address = client.scheduler.address
     assert main(["--quiet", "demo", "--out", str(tmp_path), "--scheduler", address]) == 0
     printed = capsys.readouterr().out
     assert f"svcnet demo: planning on the Dask cluster at {address}" in printed
-    assert [name for name, *_ in demo_calls] == ["takes_client", "runs_here"] * 2
-    given = [(c, at) for name, c, at in demo_calls if name == "takes_client"]
-    assert all(at == address for _, at in given)
-    assert all(c.status == "closed" for c, _ in given)  # the demo's own connection, closed
+    assert [keywords for keywords, *_ in demo_calls] == [["client"]] * 2  # both regions
+    assert all(at == address for *_, at in demo_calls)
+    assert all(c.status == "closed" for _, c, _ in demo_calls)  # the demo's own connection
     assert len(client.scheduler_info()["workers"]) == 2  # the fixture's cluster is still up
 
 
 def test_without_a_scheduler_the_demo_passes_no_client(demo_calls, tmp_path, capsys):
     assert main(["--quiet", "demo", "--out", str(tmp_path)]) == 0
     assert "Dask" not in capsys.readouterr().out
-    assert demo_calls == [("takes_client", None, None), ("runs_here", None, None)] * 2
+    assert demo_calls == [([], None, None)] * 2

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import logging
 import math
 import sys
@@ -49,7 +48,7 @@ def _demo(out: Path, time_limit: float, scheduler: str | None = None) -> int:
 
 
 def _demo_outputs(out: Path, time_limit: float, client: Any = None) -> list[str]:
-    """Load each bundled region, make its plans (with ``client`` where a planner takes one)."""
+    """Load each bundled region, make its plans (on ``client``'s cluster when given)."""
     from svcnet import datasets
 
     written = []
@@ -66,18 +65,13 @@ def _demo_outputs(out: Path, time_limit: float, client: Any = None) -> list[str]
                 if name == "charity" and "centers" in plans:
                     # no community boundaries are bundled: the center plan's areas stand in
                     extra["communities"] = plans["centers"].areas
-                if client is not None and _takes_client(planner):
+                if client is not None:  # every planner takes one
                     extra["client"] = client
                 plans[name] = planner(region, time_limit=limit, **extra)
                 written += _plan_outputs(region, name, plans[name], out)
                 bar.update()
             bar.update()
     return written
-
-
-def _takes_client(planner: Any) -> bool:
-    """Whether ``planner`` takes ``client=`` (a Dask client)."""
-    return "client" in inspect.signature(planner).parameters
 
 
 def _region_outputs(region, out: Path) -> list[str]:

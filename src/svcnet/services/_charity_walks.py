@@ -16,12 +16,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from svcnet.costs import MAX_SNAP_M
 from svcnet.services._charity_levels import Level
 from svcnet.services._common import nearest_minutes
 from svcnet.services._travel import DETOUR_FACTOR, TravelMinutes, travel_minutes
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["walks", "level_minutes", "Nearest", "nearest_points", "held_back_warnings"]
 
@@ -29,42 +26,16 @@ __all__ = ["walks", "level_minutes", "Nearest", "nearest_points", "held_back_war
 def walks(
     origins, destinations, network, max_minutes: float, speed: float, client: Any = None
 ) -> TravelMinutes:
-    """Walking minutes on the network, or straight lines when no destination is on it.
+    """Walking minutes on the network (points off it walk straight lines x the detour).
 
-    (The network costs fail when every destination is off the network; the
-    straight line x the detour is what they fall back to for such points.)
     ``client``: compute them on this Dask cluster (the same minutes), None here.
     """
-    try:
-        return travel_minutes(
-            origins,
-            destinations,
-            network=network,
-            max_minutes=max_minutes,
-            speed_m_per_min=speed,
-            client=client,
-        )
-    except IndexError:
-        if network is None:
-            raise
-        logger.info("charity: no destination on the network; straight lines instead")
-        straight = travel_minutes(
-            origins,
-            destinations,
-            network=None,
-            max_minutes=max_minutes,
-            speed_m_per_min=speed,
-            client=client,
-        )
-        note = (
-            f"No point is within {MAX_SNAP_M:g} m of a street of the network: walks to the "
-            f"points are straight lines x {DETOUR_FACTOR:g} at {speed:g} m/min."
-        )
-        return TravelMinutes(straight.matrix, straight.straight, "straight line", (note,))
+    return travel_minutes(origins, destinations, network=network, max_minutes=max_minutes,
+                          speed_m_per_min=speed, client=client)  # fmt: skip
 
 
 def level_minutes(
-    plan_levels: list[Level], cells, places, region, speed, client: Any = None
+    plan_levels: list[Level], cells, region, speed, client: Any = None
 ) -> dict[str, Any]:
     """Each cell's walk to its unit's point, level by level (one walk per level).
 

@@ -206,7 +206,7 @@ def plan_charity(
                 seed,
                 walk_minutes,
             )
-        minutes = level_minutes(plan_levels, cells, places, region, speed.value, cluster)
+        minutes = level_minutes(plan_levels, cells, region, speed.value, cluster)
         nearest = nearest_points(plan_levels, cells, region, speed.value, walk_minutes, cluster)
     if nearest.notes and region.network is not None:
         notes += [
