@@ -8,6 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import box
 
@@ -20,7 +21,14 @@ from svcnet.viz import explore_plan, explore_region, plan_report, save_map, save
 from svcnet.viz._layers import SharedData, VectorLayer
 from svcnet.viz.export import _check_offline
 from svcnet.viz.maps import attribution_html, osm_credit
-from svcnet.viz.plan_maps import gap_classes, minute_classes, plan_numbers, unit_gaps
+from svcnet.viz.plan_maps import (
+    _unserved_items,
+    _unserved_patches,
+    gap_classes,
+    minute_classes,
+    plan_numbers,
+    unit_gaps,
+)
 
 EVIL = "<script>alert(1)</script>"
 EVIL_REASON = '<img src=x onerror="window.__xss=1;alert(2)">'
@@ -263,12 +271,39 @@ def test_every_coloured_layer_has_a_legend(plan):
     assert before["legend"]["items"][2]["label"].startswith("No facility within reach")
     assert len(minutes["legend"]["items"]) == len(minutes["colors"])
     assert minutes["legend"]["items"][3]["label"].startswith("7.5 – 10 min")
-    assert holes["legend"]["items"][0]["label"].startswith("Unserved: ")
+    assert holes["legend"]["title"].startswith("Unserved: ")
     assert [i["label"] for i in sites["legend"]["items"]] == [
         "New site (24)",
         "Existing site kept (6)",
     ]
     assert "people served" in sites["legend"]["note"]
+
+
+def test_unserved_patches_are_shaded_by_people_per_km2(plan):
+    numbers = plan_numbers(plan)
+    holes = specs(explore_plan(plan, tiles=None))[f"Unserved ({numbers.unserved:,.0f} people)"]
+    labels = [c["label"] for c in holes["columns"]]
+    assert labels == ["", "Population", "Cells", "People per km²", "Subdistrict"]
+    density = np.array(holes["columns"][3]["values"], dtype=float)
+    # a patch joins cells of one class, so its own density falls in that class
+    expected = np.digitize(density, (1_000.0, 10_000.0))
+    assert holes["classes"] == expected.tolist()
+    assert len(holes["classes"]) == len(holes["geometries"])
+    items = holes["legend"]["items"]
+    assert [i["color"] for i in items] == [holes["colors"][k] for k in sorted(set(expected))[::-1]]
+    in_items = sum(float(i["label"].rsplit(": ", 1)[1].split()[0].replace(",", "")) for i in items)
+    assert in_items == pytest.approx(numbers.unserved, abs=len(items))
+
+
+def test_an_unserved_dense_pocket_is_darker_than_empty_land():
+    geoms = shapely.box([0, 100, 900], 0, [100, 200, 1000], 100)
+    people = np.array([1.0, 2.0, 400.0])  # per 0.01 km2: 100, 200 and 40,000 per km2
+    classes = np.digitize(people / (shapely.area(geoms) / 1e6), (1_000.0, 10_000.0))
+    patches, patch_class = _unserved_patches(geoms, classes)
+    found = zip(patch_class.tolist(), shapely.area(patches).tolist(), strict=True)
+    assert sorted(found) == [(0, 20_000.0), (2, 10_000.0)]
+    labels = [i["label"] for i in _unserved_items(people, classes)]
+    assert labels == ["10,000 or more per km²: 400 people", "under 1,000 per km²: 3 people"]
 
 
 def test_neighbouring_service_areas_get_different_colours(plan):

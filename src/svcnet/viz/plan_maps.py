@@ -8,10 +8,10 @@ four are views of the same cells, so the map shows one at a time (ticking one
 in the layer control unticks the others). A fifth view, off at first, draws
 the gap to the norm per boundary unit (:data:`GAP_NORMS` says which column of
 ``plan.summary()`` that is for each service). Above them: the cells left
-unserved, dissolved into patches, and the recommended sites, sized by the
-people they serve and coloured new or existing. Every layer has a legend; the
-legend's heading gives the plan's key totals. Text from the data (site names,
-reasons, ids) is shown as text, never run as HTML.
+unserved, dissolved into patches shaded by people per km², and the recommended
+sites, sized by the people they serve and coloured new or existing. Every layer
+has a legend; the legend's heading gives the plan's key totals. Text from the
+data (site names, reasons, ids) is shown as text, never run as HTML.
 """
 
 from __future__ import annotations
@@ -76,7 +76,11 @@ _MINUTE_BEYOND = ("#fdae61", "#f46d43", "#b2182b")
 _NEW_COLOR, _EXISTING_COLOR, _OTHER_COLOR = "#d4006a", "#1f4e9c", "#666666"
 _CELL_STYLE = {"fillOpacity": 0.72}
 _CELL_HIGHLIGHT = {"stroke": True, "color": "#111111", "weight": 2, "opacity": 1}
-_UNSERVED_STYLE = {"color": "#000000", "weight": 1.5, "opacity": 1, "fillColor": _NONE,
+# Unserved patches, shaded by people per km2 so that empty hills do not outweigh dense pockets:
+# the class edges, and a grey per class (lightest for the sparsest).
+_UNSERVED_DENSITY = (1_000.0, 10_000.0)
+_UNSERVED_FILLS = ("#c4c4c4", "#7a7a7a", _NONE)
+_UNSERVED_STYLE = {"color": "#3a3a3a", "weight": 1.0, "opacity": 1, "fillColor": _NONE,
                    "fillOpacity": 0.85}  # fmt: skip
 _SITE_STYLE = {"color": "#ffffff", "weight": 1.5, "opacity": 1, "fillOpacity": 0.95}
 _SITE_HIGHLIGHT = {"color": "#000000", "weight": 3}
@@ -524,6 +528,7 @@ def _minutes_layer(
 def _unserved_layer(
     plan: Any, cells: _Cells, numbers: PlanNumbers, attribution: str | None
 ) -> VectorLayer | None:
+    """The unserved cells, dissolved into patches per density class (people per km2)."""
     part = plan.assignment.iloc[cells.rows]
     mask = part["site_id"].isna().to_numpy()
     if not mask.any():
@@ -531,10 +536,12 @@ def _unserved_layer(
     geoms = cells.metric[mask].values
     people = numbers.people[cells.rows][mask]
     units = part["unit"].astype(str).to_numpy()[mask]
-    patches = shapely.get_parts(shapely.union_all(geoms))
-    patches = patches[shapely.get_type_id(patches) == 3]  # polygons
+    cell_class = np.digitize(people / (shapely.area(geoms) / 1e6), _UNSERVED_DENSITY)
+    patches, patch_class = _unserved_patches(geoms, cell_class)
     tree = shapely.STRtree(patches)
     cell_i, patch_i = tree.query(shapely.point_on_surface(geoms), predicate="intersects")
+    same = patch_class[patch_i] == cell_class[cell_i]
+    cell_i, patch_i = cell_i[same], patch_i[same]
     first = np.unique(cell_i, return_index=True)[1]
     patch_of = np.full(len(geoms), -1)
     patch_of[cell_i[first]] = patch_i[first]
@@ -547,6 +554,7 @@ def _unserved_layer(
         .agg(lambda s: ", ".join(sorted(set(s))[:5]) + (" ..." if s.nunique() > 5 else ""))
     )
     order = np.argsort(-sums, kind="stable")
+    density = sums / np.maximum(shapely.area(patches) / 1e6, 1e-12)
     lonlat = gpd.GeoSeries(patches[order], crs=cells.metric.crs).to_crs(4326)
     origin, geometries, kept = encode_geometries(lonlat.values, "polygon")
     order = order[kept]
@@ -555,6 +563,7 @@ def _unserved_layer(
         encode_column(pd.Series(["Unserved"] * len(order)), ""),
         encode_column(pd.Series(sums[order]), group_label(plan.group)),
         encode_column(pd.Series(n_cells[order]), "Cells"),
+        encode_column(pd.Series(np.round(density[order])), "People per km²"),
         encode_column(unit_lists.reindex(order).reset_index(drop=True),
                       plan.unit_level.replace("_", " ").capitalize()),
     ]  # fmt: skip
@@ -567,23 +576,54 @@ def _unserved_layer(
         "titleColumn": 0,
         "style": _UNSERVED_STYLE,
         "colorOption": "fillColor",
+        "colors": list(_UNSERVED_FILLS),
+        "classes": [int(k) for k in patch_class[order]],
         "highlight": {"weight": 3.5, "color": "#ffd400"},
         "unhighlight": {"weight": _UNSERVED_STYLE["weight"], "color": _UNSERVED_STYLE["color"]},
         "attribution": attribution,
         "legend": {
-            "title": None,
-            "note": None,
-            "items": [
-                {
-                    "kind": "fill",
-                    "color": _NONE,
-                    "label": f"Unserved: {total:,.0f} people in {int(mask.sum()):,} cells",
-                    "opacity": _UNSERVED_STYLE["fillOpacity"],
-                }
-            ],
+            "title": f"Unserved: {total:,.0f} people in {int(mask.sum()):,} cells",
+            "note": "Cells no site serves, joined into patches and shaded by how many "
+            "people live there per km².",
+            "items": _unserved_items(people, cell_class),
         },
     }
     return VectorLayer(spec, name=f"Unserved ({total:,.0f} people)")
+
+
+def _unserved_patches(geoms: np.ndarray, cell_class: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons of the cells of each density class, dissolved class by class."""
+    patches, classes = [], []
+    for k in np.unique(cell_class):
+        parts = shapely.get_parts(shapely.union_all(geoms[cell_class == k]))
+        parts = parts[shapely.get_type_id(parts) == 3]  # polygons
+        patches.append(parts)
+        classes.append(np.full(len(parts), k))
+    return np.concatenate(patches), np.concatenate(classes)
+
+
+def _unserved_items(people: np.ndarray, cell_class: np.ndarray) -> list[dict[str, Any]]:
+    """One legend entry per density class present, densest first, with its people.
+
+    Examples
+    --------
+    >>> [i["label"] for i in _unserved_items(np.array([5.0, 900.0]), np.array([0, 2]))]
+    ['10,000 or more per km²: 900 people', 'under 1,000 per km²: 5 people']
+    """
+    low, high = _UNSERVED_DENSITY
+    texts = (f"under {low:,.0f} per km²", f"{low:,.0f} – {high:,.0f} per km²",
+             f"{high:,.0f} or more per km²")  # fmt: skip
+    sums = np.bincount(cell_class, weights=people, minlength=len(texts))
+    return [
+        {
+            "kind": "fill",
+            "color": _UNSERVED_FILLS[k],
+            "opacity": _UNSERVED_STYLE["fillOpacity"],
+            "label": f"{texts[k]}: {sums[k]:,.0f} people",
+        }  # fmt: skip
+        for k in reversed(range(len(texts)))
+        if (cell_class == k).any()
+    ]
 
 
 # -- the gap to the norm per unit ------------------------------------------------------
@@ -1105,7 +1145,9 @@ def explore_plan(
       dissolved) coloured by its gap in up to five classes
       (:func:`gap_classes`), no gap in grey; hovering or clicking a unit
       shows its name, the norm's figures and the gap;
-    * the unserved cells, dissolved into patches drawn above every view;
+    * the unserved cells, dissolved into patches drawn above every view, in three
+      greys by people per km² (under 1,000, up to 10,000, more), so that a
+      dense pocket stands out from empty hills;
     * the isochrones, when given: one band per time with its area (see
       :func:`svcnet.viz.isochrone_layer`);
     * the recommended sites, circles sized by the people they serve (or their
