@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -322,6 +323,22 @@ def test_solution_is_immutable_and_tabular():
         sol.selected[0] = 1
     assert sol.to_frame()["site_id"].tolist() == [0, 0]
     assert "PMedian" in repr(sol)
+
+
+def test_a_solution_pickles_whole_and_stays_read_only():
+    costs = np.array([[1.0, 4.0, 2.0], [3.0, 1.0, 2.5], [2.0, 2.0, 1.0]])
+    model = PMedian.from_cost_matrix(costs, [2, 1, 3], p=2, capacity=4.0)
+    sol = model.solve()
+    back = pickle.loads(pickle.dumps(sol))
+    verify(back, model)
+    assert (back.objective, back.bound, back.status) == (sol.objective, sol.bound, sol.status)
+    assert back.selected.tolist() == sol.selected.tolist()
+    assert back.assignment.tolist() == sol.assignment.tolist()
+    assert dict(back.timings) == dict(sol.timings) and back.details.keys() == sol.details.keys()
+    with pytest.raises(ValueError):
+        back.assignment[0] = 2
+    with pytest.raises(TypeError):
+        back.details["x"] = 1
 
 
 def test_verify_catches_a_wrong_solution():

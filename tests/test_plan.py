@@ -1,5 +1,7 @@
 """Plan: an immutable result with hand-checkable summaries, comparisons and files."""
 
+import pickle
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -77,6 +79,24 @@ def test_plan_is_immutable_and_hands_out_copies():
     table = plan.assignment
     table.loc[0, "minutes"] = 99
     assert plan.assignment.loc[0, "minutes"] == 2.0
+
+
+def test_a_plan_pickles_whole_and_stays_read_only():
+    plan = _plan()
+    back = pickle.loads(pickle.dumps(plan))
+    pd.testing.assert_frame_equal(back.sites, plan.sites)
+    pd.testing.assert_frame_equal(back.assignment, plan.assignment)
+    pd.testing.assert_frame_equal(back.summary(), plan.summary())
+    assert [dict(r) for r in back.solver] == [dict(r) for r in plan.solver]
+    assert dict(back.parameters) == dict(plan.parameters) and back.norms == plan.norms
+    assert repr(back) == repr(plan)
+    with pytest.raises(AttributeError, match="immutable"):
+        back.service = "x"
+    with pytest.raises(TypeError):
+        back.solver[0]["gap"] = 1.0
+    with pytest.raises(TypeError):
+        back.parameters["time_limit"] = 1.0
+    assert pickle.dumps(plan) == pickle.dumps(back)
 
 
 def test_areas_are_dissolved_per_site_with_their_parts():

@@ -152,6 +152,20 @@ class Plan:
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("a Plan is immutable; planners build a new one")
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields for pickle, the read-only mappings as dicts (they do not pickle)."""
+        state = dict(self.__dict__)
+        state["solver"] = [dict(record) for record in self.solver]
+        state["parameters"] = dict(self.parameters)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled plan, read-only again."""
+        state = {**state, "solver": _frozen_solver(state["solver"]),
+                 "parameters": MappingProxyType(dict(state["parameters"]))}  # fmt: skip
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+
     # -- tables --------------------------------------------------------------------------
     @property
     def sites(self) -> gpd.GeoDataFrame:

@@ -72,6 +72,16 @@ class Solution:
         object.__setattr__(self, "timings", MappingProxyType(dict(self.timings)))
         object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields for pickle, the read-only mappings as dicts (they do not pickle)."""
+        return {**self.__dict__, "timings": dict(self.timings), "details": dict(self.details)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled solution, read-only again."""
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self.__post_init__()
+
     @property
     def lower_bound(self) -> float:
         """A proven lower bound on the optimum (minimisation models; NaN otherwise)."""
