@@ -14,6 +14,7 @@ import svcnet
 from svcnet import Region
 from svcnet.errors import InputError
 from svcnet.services import _charity_points
+from svcnet.services._travel import travel_minutes
 from svcnet.services.charity import plan_charity
 
 
@@ -292,6 +293,18 @@ def _street_graph():
         for u, v in ((i, i + 1), (i + 1, i)):
             graph.add_edge(u, v, length=100.0, highway="residential", oneway=False)
     return graph
+
+
+def test_a_site_off_the_network_is_a_straight_line_fallback_too():
+    cells = grid([("a", 0, 0, 300), ("b", 5, 0, 200)])  # on the street along y = 50
+    sites = gpd.GeoDataFrame(geometry=[Point(150, 50), Point(550, 950)], crs=UTM50)
+    travel = travel_minutes(cells, sites, network=_street_graph(), max_minutes=30,
+                            speed_m_per_min=60)  # fmt: skip
+    assert not travel.straight.any()
+    assert travel.basis == "network, with straight-line fallback"
+    assert "0 cells and 1 sites are more than 300 m" in travel.notes[0]
+    # cell b (550, 50) to the far site (550, 950): 900 m x 1.3 at 60 m/min
+    assert travel.matrix[1, 1] == pytest.approx(900 * 1.3 / 60)
 
 
 def test_straight_line_fallbacks_are_noted_and_warned_once(caplog):

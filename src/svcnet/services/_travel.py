@@ -128,7 +128,7 @@ def travel_minutes(
             f"{MAX_SNAP_M:g} m from any street of the network (or on a cut-off fragment); "
             f"their times are straight lines x {detour:g}."
         )
-    return TravelMinutes(matrix, off_row, _basis(off_row), tuple(notes))
+    return TravelMinutes(matrix, off_row, _basis(off_row, off_col), tuple(notes))
 
 
 def _patched(matrix, fallback, off_row: np.ndarray, off_col: np.ndarray) -> sp.csr_matrix:
@@ -144,7 +144,10 @@ def _patched(matrix, fallback, off_row: np.ndarray, off_col: np.ndarray) -> sp.c
     return out
 
 
-def _basis(straight: np.ndarray) -> str:
-    if straight.all():
+def _basis(off_row: np.ndarray, off_col: np.ndarray) -> str:
+    """How the minutes were found: a site off the network also means a fallback."""
+    if off_row.all():
         return "straight line"
-    return "network, with straight-line fallback" if straight.any() else "network"
+    if off_row.any() or off_col.any():
+        return "network, with straight-line fallback"
+    return "network"
