@@ -620,7 +620,7 @@ def _unserved_items(people: np.ndarray, cell_class: np.ndarray) -> list[dict[str
             "color": _UNSERVED_FILLS[k],
             "opacity": _UNSERVED_STYLE["fillOpacity"],
             "label": f"{texts[k]}: {sums[k]:,.0f} people",
-        }  # fmt: skip
+        }
         for k in reversed(range(len(texts)))
         if (cell_class == k).any()
     ]
