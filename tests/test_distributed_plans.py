@@ -306,7 +306,8 @@ def _walk_clients(monkeypatch) -> list:
         clients.append(client)
         return real(*args, client=client, **kwargs)
 
-    monkeypatch.setattr(_charity_walks, "travel_minutes", spy)
+    for module in (_charity_walks, _charity_points):  # level and nearest walks; per-unit walks
+        monkeypatch.setattr(module, "travel_minutes", spy)
     return clients
 
 
@@ -334,6 +335,7 @@ def test_the_charity_plan_on_the_cluster_is_the_plan_made_here(client, name, mon
     # a walk per level and one to every point on the cluster; the per-unit walks here
     on_cluster = [client] * (len(there.parameters["levels"]) + 1)
     assert [c for c in clients if c is not None] == on_cluster
+    assert None in clients
     assert clients[-len(on_cluster) :] == on_cluster
     assert solved_here > 0 and len(verified) == 2 * solved_here  # 1-medians here, checked
 

@@ -14,8 +14,7 @@ import scipy.sparse as sp
 from svcnet.models import PMedian, verify
 from svcnet.services._charity_levels import Level
 from svcnet.services._charity_outlets import Places
-from svcnet.services._charity_walks import walks
-from svcnet.services._travel import DETOUR_FACTOR
+from svcnet.services._travel import DETOUR_FACTOR, travel_minutes
 
 __all__ = ["MAX_LOCATIONS", "MAX_DEMAND", "plan_level"]
 
@@ -138,7 +137,13 @@ def _one_median(
     demand, weights = _demand_points(cells.iloc[cell_rows], weights)
     locations = frame.iloc[chosen_rows]
     diagonal = math.dist(geometry.bounds[:2], geometry.bounds[2:])
-    travel = walks(demand, locations, region.network, (2.0 * diagonal + 1_000.0) / speed, speed)
+    travel = travel_minutes(
+        demand,
+        locations,
+        network=region.network,
+        max_minutes=(2.0 * diagonal + 1_000.0) / speed,
+        speed_m_per_min=speed,
+    )
     minutes = _filled(travel.matrix, demand, locations, speed)
     priced = minutes.copy()
     is_outlet = np.asarray([p < places.n_outlets for p in chosen_rows])

@@ -16,22 +16,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from svcnet.models._base import pair_costs
 from svcnet.services._charity_levels import Level
 from svcnet.services._common import nearest_minutes
-from svcnet.services._travel import DETOUR_FACTOR, TravelMinutes, travel_minutes
+from svcnet.services._travel import DETOUR_FACTOR, travel_minutes
 
-__all__ = ["walks", "level_minutes", "Nearest", "nearest_points", "held_back_warnings"]
-
-
-def walks(
-    origins, destinations, network, max_minutes: float, speed: float, client: Any = None
-) -> TravelMinutes:
-    """Walking minutes on the network (points off it walk straight lines x the detour).
-
-    ``client``: compute them on this Dask cluster (the same minutes), None here.
-    """
-    return travel_minutes(origins, destinations, network=network, max_minutes=max_minutes,
-                          speed_m_per_min=speed, client=client)  # fmt: skip
+__all__ = ["level_minutes", "Nearest", "nearest_points", "held_back_warnings"]
 
 
 def level_minutes(
@@ -51,9 +41,8 @@ def level_minutes(
         target = np.asarray([index[u] for u in level.labels])
         diagonal = max(math.dist(g.bounds[:2], g.bounds[2:]) for g in level.layer.geometry)
         reach = (2.0 * diagonal + 1_000.0) / speed
-        travel = walks(cells, frame, region.network, reach, speed, client)
-        from svcnet.models._base import pair_costs
-
+        travel = travel_minutes(cells, frame, network=region.network, max_minutes=reach,
+                                speed_m_per_min=speed, client=client)  # fmt: skip
         values = pair_costs(travel.matrix.tocsr(), np.arange(len(cells)), target)
         gone = np.isnan(values)
         if gone.any():
@@ -94,7 +83,8 @@ def nearest_points(
         {"status": points["status"].to_numpy()}, geometry=list(points["geometry"]), crs=region.crs
     )
     cutoff = 3.0 * float(walk_minutes)
-    travel = walks(cells, locations, region.network, cutoff, speed, client)
+    travel = travel_minutes(cells, locations, network=region.network, max_minutes=cutoff,
+                            speed_m_per_min=speed, client=client)  # fmt: skip
     matrix = travel.matrix.tocsr()
     existing = np.flatnonzero(locations["status"].to_numpy() == "existing")
     return Nearest(
